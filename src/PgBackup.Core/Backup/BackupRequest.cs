@@ -1,0 +1,29 @@
+using PgBackup.Connection;
+using PgBackup.Storage;
+
+namespace PgBackup.Backup;
+
+/// <summary>One database to back up, and how.</summary>
+public sealed record BackupRequest
+{
+    public required string Database { get; init; }
+
+    public required PgConnectionSettings Connection { get; init; }
+
+    public required IBackupRepository Repository { get; init; }
+
+    public BackupFormat Format { get; init; } = BackupFormat.Custom;
+
+    public BackupCompression Compression { get; init; } = BackupCompression.Gzip;
+
+    public int? CompressionLevel { get; init; }
+
+    public bool SchemaOnly { get; init; }
+
+    public string? Environment { get; init; }
+
+    public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>"automated" (scheduled task, CI) or "manual" (someone at a prompt).</summary>
+    public string BackupType { get; init; } = "manual";
+}

@@ -1,0 +1,284 @@
+using System.Buffers;
+using System.Diagnostics;
+using Npgsql;
+using PgBackup.Catalog;
+using PgBackup.Diagnostics;
+using PgBackup.Errors;
+using PgBackup.PgTools;
+using PgBackup.Server;
+using PgBackup.Storage;
+using PgBackup.Streaming;
+
+namespace PgBackup.Backup;
+
+/// <summary>
+/// Runs one backup: pg_dump's stdout streams through the compression stage (when PgBackup
+/// compresses) and SHA-256 straight into the repository — no temporary copy, memory bounded by
+/// one buffer. The manifest is written last and is the commit marker; a failure leaves no
+/// artifact and records a Failed manifest so success rates are measurable.
+/// </summary>
+public sealed class BackupService
+{
+    private const int CopyBufferSize = 1 << 20;
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
+
+    private readonly PgToolLocator _locator;
+    private readonly IOperationLog _log;
+    private readonly IProgress<OperationProgress>? _progress;
+    private readonly TimeProvider _clock;
+
+    public BackupService(PgToolLocator? locator = null, IOperationLog? log = null, IProgress<OperationProgress>? progress = null, TimeProvider? clock = null)
+    {
+        _locator = locator ?? new PgToolLocator();
+        _log = log ?? NullOperationLog.Instance;
+        _progress = progress;
+        _clock = clock ?? TimeProvider.System;
+    }
+
+    public async Task<BackupInfo> RunAsync(BackupRequest request, CancellationToken cancellationToken)
+    {
+        if (request.Format == BackupFormat.Directory)
+        {
+            throw new InvalidBackupRequestException("The Directory format writes a folder and cannot be streamed; use Custom (the default), Tar or Plain.", request.Database);
+        }
+
+        var repository = request.Repository;
+        var connection = request.Connection with { Database = request.Database };
+        var redactor = new SecretRedactor([connection.Password]);
+        var startedAt = _clock.GetUtcNow().UtcDateTime;
+        var id = BackupNaming.CreateId(request.Database, startedAt);
+        // The key is fixed before we know which compression stage applies; the extension follows the plan.
+        var plan = CompressionPlan.For(request.Format, request.Compression, request.CompressionLevel, pgDumpMajor: null);
+        var artifactKey = BackupNaming.ArtifactKey(id, startedAt, BackupNaming.Extension(request.Format, plan.StreamCompression));
+        var stopwatch = Stopwatch.StartNew();
+
+        // A repository we cannot write to cannot take a Failed manifest either: just report.
+        await repository.EnsureWritableAsync(cancellationToken).ConfigureAwait(false);
+
+        string? serverVersionText = null;
+        string? pgDumpVersionText = null;
+        IArtifactUpload? upload = null;
+        try
+        {
+            _log.Verbose($"Connecting to {connection.ServerDisplay} as {connection.EffectiveUsername} (database \"{request.Database}\").");
+            PgToolVersion serverVersion;
+            long? estimatedSize;
+            await using (var db = await PgServerConnection.OpenAsync(connection, request.Database, cancellationToken).ConfigureAwait(false))
+            {
+                serverVersion = await PgServerConnection.GetServerVersionAsync(db, cancellationToken).ConfigureAwait(false);
+                estimatedSize = await EstimateSizeAsync(db, cancellationToken).ConfigureAwait(false);
+            }
+
+            serverVersionText = serverVersion.Text;
+            var pgDump = await _locator.FindAsync("pg_dump", serverVersion.Major, cancellationToken).ConfigureAwait(false);
+            pgDumpVersionText = pgDump.Version.Text;
+            plan = CompressionPlan.For(request.Format, request.Compression, request.CompressionLevel, pgDump.Version.Major);
+            artifactKey = BackupNaming.ArtifactKey(id, startedAt, BackupNaming.Extension(request.Format, plan.StreamCompression));
+            _log.Verbose($"Server {serverVersion.Text}; using {pgDump.Path} ({pgDump.Version.Text}); writing {repository.GetObjectLocation(artifactKey)}.");
+
+            var arguments = PgDumpArguments.Build(
+                new PgDumpOptions
+                {
+                    Database = request.Database,
+                    Format = request.Format,
+                    CompressionMethod = plan.PgDumpMethod,
+                    CompressionLevel = plan.PgDumpLevel,
+                    SchemaOnly = request.SchemaOnly,
+                },
+                pgDump.Version.Major);
+
+            upload = await repository.BeginArtifactAsync(
+                artifactKey,
+                new ArtifactMetadata(request.Database, startedAt, request.BackupType, ToolInfo.Version),
+                estimatedSize,
+                cancellationToken).ConfigureAwait(false);
+
+            var (sha256, size) = await DumpIntoAsync(pgDump, arguments, connection, upload.Content, plan, request.Database, estimatedSize, redactor, cancellationToken).ConfigureAwait(false);
+            await upload.CommitAsync(sha256, size, cancellationToken).ConfigureAwait(false);
+            stopwatch.Stop();
+
+            var completedAt = startedAt + stopwatch.Elapsed;
+            var manifest = NewManifest(request, connection, id, startedAt, plan) with
+            {
+                ServerVersion = serverVersionText,
+                PgDumpVersion = pgDumpVersionText,
+                CompletedAt = completedAt,
+                DurationSeconds = stopwatch.Elapsed.TotalSeconds,
+                Artifact = artifactKey[(artifactKey.LastIndexOf('/') + 1)..],
+                SizeBytes = size,
+                Sha256 = sha256,
+                Status = BackupStatus.Succeeded,
+            };
+            var manifestKey = BackupNaming.ManifestKeyFor(artifactKey);
+            await repository.WriteSmallObjectAsync(manifestKey, ManifestSerializer.Serialize(manifest), cancellationToken).ConfigureAwait(false);
+            _log.Verbose($"Backup {id} committed: {size:N0} bytes, sha256 {sha256}.");
+            return new BackupCatalog(repository).ToBackupInfo(manifest, manifestKey);
+        }
+        catch (OperationCanceledException)
+        {
+            // A cancelled backup is not a failed one: remove what was written, record nothing.
+            if (upload is not null)
+            {
+                await upload.AbortAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+        catch (Exception ex)
+        {
+            if (upload is not null)
+            {
+                await upload.AbortAsync().ConfigureAwait(false);
+            }
+
+            var failure = ex as PgBackupException
+                ?? new PgDumpFailedException($"Backup of \"{request.Database}\" failed: {redactor.Redact(ex.Message)}", request.Database, ex);
+            stopwatch.Stop();
+            await RecordFailureAsync(request, connection, id, startedAt, plan, artifactKey, stopwatch.Elapsed, serverVersionText, pgDumpVersionText, redactor.Redact(failure.Message)).ConfigureAwait(false);
+            if (ReferenceEquals(failure, ex))
+            {
+                throw;
+            }
+
+            throw failure;
+        }
+    }
+
+    private async Task<(string Sha256, long Size)> DumpIntoAsync(
+        PgTool pgDump,
+        IReadOnlyList<string> arguments,
+        Connection.PgConnectionSettings connection,
+        Stream sink,
+        CompressionPlan plan,
+        string database,
+        long? estimatedSize,
+        SecretRedactor redactor,
+        CancellationToken cancellationToken)
+    {
+        var hashing = new HashingStream(sink, leaveOpen: true);
+        var compressor = CompressionStages.Compress(hashing, plan.StreamCompression, plan.StreamLevel, leaveOpen: true);
+        await using var process = PgProcess.Start(pgDump, arguments, connection);
+        using var killOnCancel = cancellationToken.Register(process.Kill);
+
+        var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
+        long dumped = 0;
+        try
+        {
+            var lastReport = Stopwatch.StartNew();
+            var activity = $"Backing up {database}";
+            int read;
+            while ((read = await process.StandardOutput.ReadAsync(buffer.AsMemory(0, CopyBufferSize), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                try
+                {
+                    await compressor.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    process.Kill();
+                    throw new RepositoryWriteFailedException($"Writing the backup of \"{database}\" failed: {ex.Message}", database, ex);
+                }
+
+                dumped += read;
+                if (lastReport.Elapsed >= ProgressInterval)
+                {
+                    _progress?.Report(new OperationProgress(activity, $"{dumped / (1024 * 1024):N0} MiB dumped", dumped, estimatedSize));
+                    lastReport.Restart();
+                }
+            }
+
+            await compressor.DisposeAsync().ConfigureAwait(false);
+            await hashing.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        var exitCode = await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        var stderr = redactor.Redact(await process.StandardErrorTail.ConfigureAwait(false));
+        cancellationToken.ThrowIfCancellationRequested();
+        if (exitCode != 0)
+        {
+            var reason = string.IsNullOrWhiteSpace(stderr) ? $"pg_dump exited with code {exitCode} and printed nothing." : stderr;
+            throw new PgDumpFailedException($"pg_dump failed for database \"{database}\" (exit code {exitCode}): {reason}", database);
+        }
+
+        if (hashing.BytesWritten == 0)
+        {
+            throw new PgDumpFailedException($"pg_dump produced no output for database \"{database}\". {stderr}".Trim(), database);
+        }
+
+        if (!string.IsNullOrWhiteSpace(stderr))
+        {
+            _log.Verbose("pg_dump: " + stderr);
+        }
+
+        return (hashing.GetHashHex(), hashing.BytesWritten);
+    }
+
+    private static async Task<long?> EstimateSizeAsync(NpgsqlConnection db, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var command = new NpgsqlCommand("SELECT pg_database_size(current_database())", db);
+            return (long?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException)
+        {
+            // Needs CONNECT only, but some managed services restrict it; the estimate is optional.
+            return null;
+        }
+    }
+
+    private static BackupManifest NewManifest(BackupRequest request, Connection.PgConnectionSettings connection, string id, DateTime startedAt, CompressionPlan plan) => new()
+    {
+        Tool = ToolInfo.Name,
+        ToolVersion = ToolInfo.Version,
+        Id = id,
+        Database = request.Database,
+        Server = connection.ServerDisplay,
+        StartedAt = startedAt,
+        Format = request.Format,
+        Compression = request.Compression,
+        CompressionLevel = request.CompressionLevel,
+        CompressionStage = plan.StageName,
+        SchemaOnly = request.SchemaOnly,
+        Environment = request.Environment,
+        Tags = new Dictionary<string, string>(request.Tags, StringComparer.Ordinal),
+        BackupType = request.BackupType,
+    };
+
+    private async Task RecordFailureAsync(
+        BackupRequest request,
+        Connection.PgConnectionSettings connection,
+        string id,
+        DateTime startedAt,
+        CompressionPlan plan,
+        string artifactKey,
+        TimeSpan elapsed,
+        string? serverVersion,
+        string? pgDumpVersion,
+        string error)
+    {
+        var manifest = NewManifest(request, connection, id, startedAt, plan) with
+        {
+            ServerVersion = serverVersion,
+            PgDumpVersion = pgDumpVersion,
+            CompletedAt = startedAt + elapsed,
+            DurationSeconds = elapsed.TotalSeconds,
+            Status = BackupStatus.Failed,
+            Error = error,
+        };
+        try
+        {
+            // Not cancellable: the attempt is over, the record of it should still land.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await request.Repository.WriteSmallObjectAsync(BackupNaming.ManifestKeyFor(artifactKey), ManifestSerializer.Serialize(manifest), timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is PgBackupException or IOException or OperationCanceledException)
+        {
+            _log.Warning($"Could not record the failed attempt in {request.Repository.Location}: {ex.Message}");
+        }
+    }
+}

@@ -1,0 +1,70 @@
+namespace PgBackup.Catalog;
+
+/// <summary>
+/// The manifest as stored (<c>*.manifest.json</c>). This is an on-disk format: fields are only
+/// ever added; a change in meaning bumps <see cref="SchemaVersion"/>.
+/// </summary>
+public sealed record BackupManifest
+{
+    public const int CurrentSchemaVersion = 1;
+
+    public int SchemaVersion { get; init; } = CurrentSchemaVersion;
+
+    public required string Tool { get; init; }
+
+    public required string ToolVersion { get; init; }
+
+    public required string Id { get; init; }
+
+    public required string Database { get; init; }
+
+    /// <summary>host:port, never credentials.</summary>
+    public required string Server { get; init; }
+
+    public string? ServerVersion { get; init; }
+
+    public string? PgDumpVersion { get; init; }
+
+    public required DateTime StartedAt { get; init; }
+
+    public DateTime? CompletedAt { get; init; }
+
+    public double? DurationSeconds { get; init; }
+
+    public BackupFormat Format { get; init; }
+
+    public BackupCompression Compression { get; init; }
+
+    public int? CompressionLevel { get; init; }
+
+    /// <summary>"pg_dump" when pg_dump compressed the archive itself, "stream" when PgBackup did, null for none.</summary>
+    public string? CompressionStage { get; init; }
+
+    public bool SchemaOnly { get; init; }
+
+    public ManifestEncryption? Encryption { get; init; }
+
+    /// <summary>File name of the artifact, next to the manifest; null when a failed attempt stored none.</summary>
+    public string? Artifact { get; init; }
+
+    public long SizeBytes { get; init; }
+
+    public string? Sha256 { get; init; }
+
+    public BackupStatus Status { get; init; }
+
+    public string? Error { get; init; }
+
+    public string? Environment { get; init; }
+
+    public Dictionary<string, string> Tags { get; init; } = new(StringComparer.Ordinal);
+
+    /// <summary>Exact row counts per table ("schema"."table"), taken in the dump's snapshot.</summary>
+    public Dictionary<string, long>? RowCounts { get; init; }
+
+    /// <summary>"automated" when no user was at the keyboard, else "manual".</summary>
+    public string? BackupType { get; init; }
+}
+
+/// <summary>How the artifact is encrypted: the algorithm and a fingerprint of the key, never the key.</summary>
+public sealed record ManifestEncryption(string Algorithm, string KeyFingerprint);

@@ -1,0 +1,79 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace PgBackup.Catalog;
+
+/// <summary>
+/// The repository layout, in one place:
+/// <c>YYYY/MM/DD/&lt;database&gt;_&lt;yyyyMMddTHHmmssZ&gt;_&lt;4 hex&gt;.&lt;ext&gt;</c> plus
+/// <c>&lt;same name&gt;.manifest.json</c>. Database names are file-name-encoded (see
+/// <see cref="EncodeDatabaseName"/>); the manifest always holds the real name.
+/// </summary>
+public static class BackupNaming
+{
+    public const string ManifestSuffix = ".manifest.json";
+    public const string TimestampFormat = "yyyyMMdd'T'HHmmss'Z'";
+
+    public static string CreateId(string database, DateTime startedAtUtc, string? randomHex = null)
+    {
+        randomHex ??= Convert.ToHexString(RandomNumberGenerator.GetBytes(2)).ToLowerInvariant();
+        return $"{EncodeDatabaseName(database)}_{startedAtUtc.ToUniversalTime().ToString(TimestampFormat, CultureInfo.InvariantCulture)}_{randomHex}";
+    }
+
+    /// <summary>The artifact's key: date folders from the start time, then id and extension.</summary>
+    public static string ArtifactKey(string id, DateTime startedAtUtc, string extension)
+    {
+        var utc = startedAtUtc.ToUniversalTime();
+        return string.Create(CultureInfo.InvariantCulture, $"{utc:yyyy}/{utc:MM}/{utc:dd}/{id}{extension}");
+    }
+
+    public static string ManifestKeyFor(string artifactKey) => artifactKey + ManifestSuffix;
+
+    public static bool IsManifestKey(string key) => key.EndsWith(ManifestSuffix, StringComparison.Ordinal);
+
+    /// <summary>The artifact's file extension for a format and the stream compression stage (if any).</summary>
+    public static string Extension(BackupFormat format, BackupCompression streamCompression)
+    {
+        var baseExtension = format switch
+        {
+            BackupFormat.Custom => ".dump",
+            BackupFormat.Plain => ".sql",
+            BackupFormat.Tar => ".tar",
+            BackupFormat.Directory => ".dir.tar",
+            _ => ".dump",
+        };
+        return baseExtension + (Streaming.CompressionStages.FileExtension(streamCompression) ?? string.Empty);
+    }
+
+    /// <summary>
+    /// Makes a database name safe as a file name and S3 key on every platform: letters, digits,
+    /// '-', '.' and '_' stay (non-ASCII letters too); anything else becomes %XX of its UTF-8 bytes.
+    /// </summary>
+    public static string EncodeDatabaseName(string database)
+    {
+        var builder = new StringBuilder(database.Length);
+        var index = 0;
+        Span<byte> utf8 = stackalloc byte[4];
+        foreach (var rune in database.EnumerateRunes())
+        {
+            var keep = Rune.IsLetterOrDigit(rune) || (rune.IsAscii && (rune.Value is '-' or '_' || (rune.Value == '.' && index > 0)));
+            if (keep)
+            {
+                builder.Append(rune.ToString());
+            }
+            else
+            {
+                var length = rune.EncodeToUtf8(utf8);
+                foreach (var b in utf8[..length])
+                {
+                    builder.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
+                }
+            }
+
+            index++;
+        }
+
+        return builder.Length == 0 ? "%00" : builder.ToString();
+    }
+}

@@ -1,0 +1,29 @@
+namespace PgBackup.Diagnostics;
+
+/// <summary>Where core services narrate what they do; the cmdlet layer turns it into Write-Verbose/Write-Warning.</summary>
+public interface IOperationLog
+{
+    void Verbose(string message);
+
+    void Warning(string message);
+}
+
+public sealed class NullOperationLog : IOperationLog
+{
+    public static NullOperationLog Instance { get; } = new();
+
+    public void Verbose(string message)
+    {
+    }
+
+    public void Warning(string message)
+    {
+    }
+}
+
+/// <summary>Progress of a long operation, reported through <see cref="IProgress{T}"/>.</summary>
+/// <param name="Activity">What is being done, e.g. "Backing up shop".</param>
+/// <param name="Status">Human-readable status line.</param>
+/// <param name="BytesDone">Bytes processed so far.</param>
+/// <param name="BytesTotal">Expected total, when known (for a percentage).</param>
+public sealed record OperationProgress(string Activity, string Status, long BytesDone, long? BytesTotal);

@@ -1,0 +1,90 @@
+namespace PgBackup.Errors;
+
+/// <summary>
+/// Mirrors the subset of PowerShell's ErrorCategory that PgBackup uses, so the core can classify
+/// failures without referencing System.Management.Automation. The cmdlet layer maps by name.
+/// </summary>
+public enum FailureCategory
+{
+    NotSpecified,
+    ConnectionError,
+    AuthenticationError,
+    ObjectNotFound,
+    InvalidArgument,
+    InvalidData,
+    InvalidOperation,
+    InvalidResult,
+    NotInstalled,
+    NotImplemented,
+    OperationStopped,
+    PermissionDenied,
+    ReadError,
+    WriteError,
+    ResourceUnavailable,
+}
+
+/// <summary>
+/// Base of every failure the core reports on purpose. <see cref="ErrorId"/> is part of the public
+/// contract: scripts match on it, so an id never changes once released.
+/// </summary>
+public class PgBackupException : Exception
+{
+    public PgBackupException(string errorId, FailureCategory category, string message, object? targetObject = null, Exception? innerException = null)
+        : base(message, innerException)
+    {
+        ErrorId = errorId;
+        Category = category;
+        TargetObject = targetObject;
+    }
+
+    public string ErrorId { get; }
+
+    public FailureCategory Category { get; }
+
+    public object? TargetObject { get; }
+}
+
+public sealed class ConnectionFailedException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("ConnectionFailed", FailureCategory.ConnectionError, message, target, inner);
+
+public sealed class AuthenticationFailedException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("AuthenticationFailed", FailureCategory.AuthenticationError, message, target, inner);
+
+public sealed class DatabaseNotFoundException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("DatabaseNotFound", FailureCategory.ObjectNotFound, message, target, inner);
+
+public sealed class PgToolNotFoundException(string message, object? target = null)
+    : PgBackupException("PgToolNotFound", FailureCategory.NotInstalled, message, target);
+
+public sealed class PgToolVersionMismatchException(string message, object? target = null)
+    : PgBackupException("PgToolVersionMismatch", FailureCategory.NotInstalled, message, target);
+
+public sealed class PgDumpFailedException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("PgDumpFailed", FailureCategory.InvalidResult, message, target, inner);
+
+public sealed class RepositoryNotFoundException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("RepositoryNotFound", FailureCategory.ObjectNotFound, message, target, inner);
+
+public sealed class RepositoryWriteFailedException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("RepositoryWriteFailed", FailureCategory.WriteError, message, target, inner);
+
+public sealed class RepositoryReadFailedException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("RepositoryReadFailed", FailureCategory.ReadError, message, target, inner);
+
+public sealed class InvalidManifestException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("InvalidManifest", FailureCategory.InvalidData, message, target, inner);
+
+public sealed class InvalidConnectionStringException(string message)
+    : PgBackupException("InvalidConnectionString", FailureCategory.InvalidArgument, message);
+
+public sealed class InvalidBackupRequestException(string message, object? target = null)
+    : PgBackupException("InvalidBackupRequest", FailureCategory.InvalidArgument, message, target);
+
+public sealed class BackupCorruptException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("BackupCorrupt", FailureCategory.InvalidData, message, target, inner);
+
+public sealed class RestoreFailedException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("RestoreFailed", FailureCategory.InvalidResult, message, target, inner);
+
+public sealed class BackupNotRestorableException(string message, object? target = null)
+    : PgBackupException("BackupNotRestorable", FailureCategory.InvalidArgument, message, target);

@@ -1,0 +1,196 @@
+using System.Diagnostics;
+using System.Text;
+using PgBackup.Connection;
+
+namespace PgBackup.PgTools;
+
+/// <summary>
+/// A running PostgreSQL client program. Secrets reach it only through its environment
+/// (PGPASSWORD) — never argv, which any user on the machine can read. Its stdout is exposed as a
+/// stream for the caller to pump; stderr is collected (bounded) for error messages.
+/// </summary>
+public sealed class PgProcess : IAsyncDisposable
+{
+    private const int StderrTailLimit = 64 * 1024;
+
+    // Variables we set ourselves, or that would silently redirect the connection if inherited.
+    private static readonly string[] ConnectionVariables =
+        ["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE", "PGPASSFILE", "PGSSLMODE"];
+
+    private readonly Process _process;
+    private readonly Task<string> _stderr;
+    private bool _exited;
+
+    private PgProcess(Process process)
+    {
+        _process = process;
+        _stderr = ReadTailAsync(process.StandardError.BaseStream);
+    }
+
+    public int Id => _process.Id;
+
+    /// <summary>The child's stdout (the dump, for pg_dump).</summary>
+    public Stream StandardOutput => _process.StandardOutput.BaseStream;
+
+    /// <summary>The child's stdin (the archive, for pg_restore reading from a pipe).</summary>
+    public Stream StandardInput => _process.StandardInput.BaseStream;
+
+    public static PgProcess Start(PgTool tool, IEnumerable<string> arguments, PgConnectionSettings? connection, bool redirectInput = false)
+    {
+        var startInfo = new ProcessStartInfo(tool.Path)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            // Always redirected: a child must never wait for a password on the user's terminal.
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            CreateNoWindow = true,
+        };
+        foreach (var argument in arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        if (connection is not null)
+        {
+            ApplyConnectionEnvironment(startInfo.Environment, connection);
+        }
+
+        var process = new Process { StartInfo = startInfo };
+        process.Start();
+        if (!redirectInput)
+        {
+            process.StandardInput.Close();
+        }
+
+        return new PgProcess(process);
+    }
+
+    /// <summary>Sets the libpq variables a child needs; removes inherited ones that would contradict them.</summary>
+    public static void ApplyConnectionEnvironment(IDictionary<string, string?> environment, PgConnectionSettings connection)
+    {
+        foreach (var name in ConnectionVariables)
+        {
+            environment.Remove(name);
+        }
+
+        environment["PGHOST"] = connection.Host;
+        environment["PGPORT"] = connection.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        environment["PGUSER"] = connection.EffectiveUsername;
+        if (!string.IsNullOrEmpty(connection.Password))
+        {
+            environment["PGPASSWORD"] = connection.Password;
+        }
+
+        if (!string.IsNullOrEmpty(connection.PassFile))
+        {
+            environment["PGPASSFILE"] = connection.PassFile;
+        }
+
+        if (!string.IsNullOrEmpty(connection.SslMode))
+        {
+            environment["PGSSLMODE"] = connection.SslMode;
+        }
+
+        environment["PGAPPNAME"] = "pgbackup";
+        if (!environment.ContainsKey("PGCONNECT_TIMEOUT"))
+        {
+            environment["PGCONNECT_TIMEOUT"] = "15";
+        }
+    }
+
+    /// <summary>Waits for the child to exit; returns its exit code (negative-ish codes for signals).</summary>
+    public async Task<int> WaitForExitAsync(CancellationToken cancellationToken)
+    {
+        await _process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        _exited = true;
+        return _process.ExitCode;
+    }
+
+    /// <summary>The last 64 KiB the child wrote to stderr, complete once it has exited.</summary>
+    public Task<string> StandardErrorTail => _stderr;
+
+    public void Kill()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_exited)
+        {
+            Kill();
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                await _process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The kernel will reap it; nothing more we can do.
+            }
+        }
+
+        try
+        {
+            await _stderr.ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+        }
+
+        _process.Dispose();
+    }
+
+    /// <summary>Runs a short command (e.g. <c>--version</c>) and returns its stdout.</summary>
+    public static async Task<string> RunForOutputAsync(string path, IEnumerable<string> arguments, CancellationToken cancellationToken)
+    {
+        var startInfo = new ProcessStartInfo(path)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            CreateNoWindow = true,
+        };
+        foreach (var argument in arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(startInfo) ?? throw new InvalidOperationException($"Could not start {path}.");
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        await stderr.ConfigureAwait(false);
+        return await stdout.ConfigureAwait(false);
+    }
+
+    private static async Task<string> ReadTailAsync(Stream stream)
+    {
+        var buffer = new byte[8192];
+        var tail = new List<byte>();
+        int read;
+        while ((read = await stream.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+        {
+            tail.AddRange(buffer.AsSpan(0, read).ToArray());
+            if (tail.Count > StderrTailLimit)
+            {
+                tail.RemoveRange(0, tail.Count - StderrTailLimit);
+            }
+        }
+
+        return Encoding.UTF8.GetString(tail.ToArray()).Trim();
+    }
+}

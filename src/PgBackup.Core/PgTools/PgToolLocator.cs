@@ -1,0 +1,172 @@
+using System.Collections.Concurrent;
+using PgBackup.Errors;
+
+namespace PgBackup.PgTools;
+
+/// <summary>A PostgreSQL client program found on this machine.</summary>
+public sealed record PgTool(string Name, string Path, PgToolVersion Version);
+
+/// <summary>
+/// Finds pg_dump/pg_restore/psql. Looks in <c>PGBACKUP_PG_BIN</c> when set (and only there), else
+/// on PATH, then in the usual install folders (Debian, RHEL, Homebrew, Windows installer), and picks
+/// the first whose major version can handle the server: pg_dump refuses to dump a newer server.
+/// </summary>
+public sealed class PgToolLocator
+{
+    public const string BinFolderVariable = "PGBACKUP_PG_BIN";
+
+    private static readonly ConcurrentDictionary<string, PgToolVersion?> VersionCache = new(StringComparer.Ordinal);
+
+    private readonly Func<string, string?> _environment;
+
+    public PgToolLocator(Func<string, string?>? environment = null)
+    {
+        _environment = environment ?? System.Environment.GetEnvironmentVariable;
+    }
+
+    /// <summary>Finds <paramref name="toolName"/> with a major version of at least <paramref name="minimumMajor"/>.</summary>
+    public async Task<PgTool> FindAsync(string toolName, int minimumMajor, CancellationToken cancellationToken)
+    {
+        var found = new List<PgTool>();
+        foreach (var path in CandidatePaths(toolName))
+        {
+            var version = await GetVersionAsync(path, cancellationToken).ConfigureAwait(false);
+            if (version is null)
+            {
+                continue;
+            }
+
+            var tool = new PgTool(toolName, path, version);
+            if (version.Major >= minimumMajor)
+            {
+                return tool;
+            }
+
+            found.Add(tool);
+        }
+
+        if (found.Count == 0)
+        {
+            var where = _environment(BinFolderVariable) is { Length: > 0 } bin
+                ? $"in {BinFolderVariable} ({bin})"
+                : "on PATH or in the usual PostgreSQL install folders";
+            throw new PgToolNotFoundException(
+                $"{toolName} was not found {where}. Install the PostgreSQL client tools or set {BinFolderVariable} to their bin folder.",
+                toolName);
+        }
+
+        var versions = string.Join(", ", found.Select(t => $"{t.Path} is {t.Version.Text}"));
+        throw new PgToolVersionMismatchException(
+            $"The server runs PostgreSQL {minimumMajor}, but {toolName} must be at least as new as the server ({versions}). " +
+            $"Install the PostgreSQL {minimumMajor} client tools or set {BinFolderVariable} to their bin folder.",
+            toolName);
+    }
+
+    internal IEnumerable<string> CandidatePaths(string toolName)
+    {
+        var fileName = OperatingSystem.IsWindows() ? toolName + ".exe" : toolName;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+
+        IEnumerable<string> Folders()
+        {
+            if (_environment(BinFolderVariable) is { Length: > 0 } explicitBin)
+            {
+                yield return explicitBin;
+                yield break;
+            }
+
+            foreach (var entry in (_environment("PATH") ?? string.Empty).Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+            {
+                yield return entry;
+            }
+
+            foreach (var folder in InstallFolders())
+            {
+                yield return folder;
+            }
+        }
+
+        foreach (var folder in Folders())
+        {
+            var candidate = System.IO.Path.Combine(folder, fileName);
+            if (File.Exists(candidate) && seen.Add(System.IO.Path.GetFullPath(candidate)))
+            {
+                yield return candidate;
+            }
+        }
+    }
+
+    private static IEnumerable<string> InstallFolders()
+    {
+        // Newest first: a newer pg_dump can dump every older server.
+        static IEnumerable<string> Versioned(string parent, string pattern, Func<string, string> bin)
+        {
+            if (!Directory.Exists(parent))
+            {
+                return [];
+            }
+
+            return Directory.EnumerateDirectories(parent, pattern)
+                .Select(dir => (dir, version: LeadingNumber(System.IO.Path.GetFileName(dir))))
+                .OrderByDescending(x => x.version)
+                .Select(x => bin(x.dir));
+        }
+
+        foreach (var f in Versioned("/usr/lib/postgresql", "*", d => System.IO.Path.Combine(d, "bin")))
+        {
+            yield return f;
+        }
+
+        foreach (var f in Versioned("/usr", "pgsql-*", d => System.IO.Path.Combine(d, "bin")))
+        {
+            yield return f;
+        }
+
+        foreach (var f in Versioned("/opt/homebrew/opt", "postgresql@*", d => System.IO.Path.Combine(d, "bin")))
+        {
+            yield return f;
+        }
+
+        foreach (var f in Versioned("/usr/local/opt", "postgresql@*", d => System.IO.Path.Combine(d, "bin")))
+        {
+            yield return f;
+        }
+
+        var programFiles = System.Environment.GetFolderPath(System.Environment.SpecialFolder.ProgramFiles);
+        if (!string.IsNullOrEmpty(programFiles))
+        {
+            foreach (var f in Versioned(System.IO.Path.Combine(programFiles, "PostgreSQL"), "*", d => System.IO.Path.Combine(d, "bin")))
+            {
+                yield return f;
+            }
+        }
+    }
+
+    private static int LeadingNumber(string name)
+    {
+        var digits = new string(name.SkipWhile(c => !char.IsAsciiDigit(c)).TakeWhile(char.IsAsciiDigit).ToArray());
+        return int.TryParse(digits, out var n) ? n : 0;
+    }
+
+    private static async Task<PgToolVersion?> GetVersionAsync(string path, CancellationToken cancellationToken)
+    {
+        if (VersionCache.TryGetValue(path, out var cached))
+        {
+            return cached;
+        }
+
+        PgToolVersion? version = null;
+        try
+        {
+            var output = await PgProcess.RunForOutputAsync(path, ["--version"], cancellationToken).ConfigureAwait(false);
+            version = PgToolVersion.TryParse(output);
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException or InvalidOperationException)
+        {
+            version = null;
+        }
+
+        VersionCache[path] = version;
+        return version;
+    }
+}

@@ -1,0 +1,114 @@
+using System.Collections;
+using System.Management.Automation;
+using PgBackup.Backup;
+using PgBackup.Connection;
+using PgBackup.Diagnostics;
+using PgBackup.Errors;
+using PgBackup.Storage;
+
+namespace PgBackup.Commands;
+
+/// <summary>
+/// <para type="synopsis">Backs up PostgreSQL databases into a repository (local folder or S3).</para>
+/// <para type="description">Streams pg_dump output through SHA-256 into the repository and writes the manifest last.
+/// Writes one PgBackup.BackupInfo per database as soon as it is committed.</para>
+/// </summary>
+[Cmdlet(VerbsCommon.New, "PgBackup")]
+[OutputType(typeof(BackupInfo))]
+public sealed class NewPgBackupCommand : PgConnectionCmdlet
+{
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string[]? Database { get; set; }
+
+    [Parameter]
+    [Alias("Path", "Destination")]
+    [ValidateNotNullOrEmpty]
+    public string? Repository { get; set; }
+
+    [Parameter]
+    public BackupFormat Format { get; set; } = BackupFormat.Custom;
+
+    [Parameter]
+    public BackupCompression Compression { get; set; } = BackupCompression.Gzip;
+
+    [Parameter]
+    [ValidateRange(0, 22)]
+    public int? CompressionLevel { get; set; }
+
+    [Parameter]
+    public SwitchParameter SchemaOnly { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Environment { get; set; }
+
+    [Parameter]
+    public Hashtable? Tag { get; set; }
+
+    private PgConnectionSettings? _connection;
+    private IBackupRepository? _repository;
+    private BackupService? _service;
+    private bool _sawDatabase;
+
+    protected override Task BeginProcessingAsync()
+    {
+        _connection = ResolveConnection();
+        _repository = OpenRepository(Repository);
+        _service = new BackupService(log: CreateLog(), progress: CreateProgress());
+        return Task.CompletedTask;
+    }
+
+    protected override async Task ProcessRecordAsync()
+    {
+        if (Database is null)
+        {
+            return;
+        }
+
+        _sawDatabase = true;
+        foreach (var database in Database)
+        {
+            await BackupOneAsync(database).ConfigureAwait(false);
+        }
+    }
+
+    protected override async Task EndProcessingAsync()
+    {
+        if (_sawDatabase)
+        {
+            return;
+        }
+
+        // No -Database: back up the one the connection names (connection string, DATABASE_URL, PGDATABASE).
+        var database = _connection!.Database
+            ?? throw new InvalidBackupRequestException("Name the database to back up: -Database, or a database in -ConnectionString, DATABASE_URL or PGDATABASE.");
+        await BackupOneAsync(database).ConfigureAwait(false);
+    }
+
+    private async Task BackupOneAsync(string database)
+    {
+        var request = new BackupRequest
+        {
+            Database = database,
+            Connection = _connection!,
+            Repository = _repository!,
+            Format = Format,
+            Compression = Compression,
+            CompressionLevel = CompressionLevel,
+            SchemaOnly = SchemaOnly.IsPresent,
+            Environment = Environment,
+            Tags = ToStringDictionary(Tag),
+            BackupType = Interactivity.IsInteractiveProcess() ? "manual" : "automated",
+        };
+
+        try
+        {
+            Emit(await _service!.RunAsync(request, CancellationToken).ConfigureAwait(false));
+        }
+        catch (PgBackupException ex)
+        {
+            EmitError(ex, database);
+        }
+    }
+}

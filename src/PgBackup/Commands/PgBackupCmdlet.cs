@@ -1,0 +1,45 @@
+using System.Collections;
+using System.Management.Automation;
+using PgBackup.Storage;
+
+namespace PgBackup.Commands;
+
+/// <summary>Helpers every PgBackup cmdlet shares (no parameters: each cmdlet declares its own).</summary>
+public abstract class PgBackupCmdlet : AsyncPSCmdlet
+{
+    /// <summary>
+    /// -Repository, else $env:PGBACKUP_REPOSITORY, else ./backups. Local paths are resolved against
+    /// PowerShell's current location (not the process's), as users expect.
+    /// </summary>
+    protected IBackupRepository OpenRepository(string? location)
+    {
+        location = string.IsNullOrWhiteSpace(location)
+            ? System.Environment.GetEnvironmentVariable(RepositoryFactory.RepositoryVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : "./backups"
+            : location;
+        return RepositoryFactory.Open(ResolveLocation(location));
+    }
+
+    /// <summary>Makes a local path absolute (PowerShell's current location); leaves URIs alone.</summary>
+    protected string ResolveLocation(string location)
+    {
+        return location.Contains("://", StringComparison.Ordinal)
+            ? location
+            : SessionState.Path.GetUnresolvedProviderPathFromPSPath(location);
+    }
+
+    protected static Dictionary<string, string> ToStringDictionary(Hashtable? table)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (table is null)
+        {
+            return result;
+        }
+
+        foreach (DictionaryEntry entry in table)
+        {
+            result[entry.Key.ToString() ?? string.Empty] = entry.Value?.ToString() ?? string.Empty;
+        }
+
+        return result;
+    }
+}

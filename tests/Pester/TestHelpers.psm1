@@ -1,0 +1,52 @@
+# Shared by the Pester tests: import the built module, start throwaway servers (same C# fixtures the
+# xunit tests use, from PgBackup.TestSupport.dll), make temp folders.
+
+$script:RepoRoot = (Resolve-Path (Join-Path $PSScriptRoot '../..')).Path
+
+function Get-PgBackupModulePath {
+    if ($env:PGBACKUP_MODULE_PATH) { return $env:PGBACKUP_MODULE_PATH }
+    Join-Path $script:RepoRoot 'out/PgBackup/PgBackup.psd1'
+}
+
+function Import-TestSupport {
+    $dll = Get-ChildItem (Join-Path $script:RepoRoot 'tests/PgBackup.TestSupport/bin') -Recurse -Filter PgBackup.TestSupport.dll |
+        Sort-Object LastWriteTime -Descending | Select-Object -First 1
+    if (-not $dll) { throw 'PgBackup.TestSupport.dll is not built: run ./build.ps1 Build first.' }
+    Add-Type -Path $dll.FullName
+}
+
+function Start-TestCluster {
+    # Throwaway PostgreSQL; -Password makes it demand scram-sha-256 over TCP.
+    param([string] $Password)
+    Import-TestSupport
+    $options = [PgBackup.TestSupport.PostgresClusterOptions]::new()
+    if ($Password) { $options.SuperuserPassword = $Password }
+    [PgBackup.TestSupport.PostgresCluster]::Start($options)
+}
+
+function New-TestFolder {
+    param([string] $Prefix = 'pgbackup-pester')
+    $path = Join-Path ([IO.Path]::GetTempPath()) "$Prefix-$([guid]::NewGuid().ToString('N').Substring(0, 12))"
+    (New-Item -ItemType Directory -Path $path).FullName
+}
+
+function New-TestCredential {
+    param([string] $UserName = 'postgres', [string] $Password = 'unused-on-trust')
+    [pscredential]::new($UserName, (ConvertTo-SecureString $Password -AsPlainText -Force))
+}
+
+function Invoke-FreshPwsh {
+    # Runs a script in a new pwsh process (module import checks, memory measurements); returns its stdout lines.
+    param([Parameter(Mandatory)] [string] $Script)
+    # $PSHOME/pwsh also exists when PowerShell runs as a dotnet tool (where this process is 'dotnet').
+    $pwsh = Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')
+    $file = Join-Path ([IO.Path]::GetTempPath()) "pgbackup-fresh-$([guid]::NewGuid().ToString('N')).ps1"
+    Set-Content -Path $file -Value $Script
+    try {
+        $output = & $pwsh -NoProfile -NonInteractive -File $file 2>&1
+        [pscustomobject]@{ ExitCode = $LASTEXITCODE; Output = @($output | ForEach-Object { "$_" }) }
+    }
+    finally { Remove-Item $file -ErrorAction SilentlyContinue }
+}
+
+Export-ModuleMember -Function *
