@@ -42,9 +42,8 @@ public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
             {
                 try
                 {
-                    var (repositoryLocation, manifestKey) = BackupAddress.Split(ResolveLocation(path));
-                    var catalog = new BackupCatalog(RepositoryFactory.Open(repositoryLocation), CreateLog());
-                    Emit(await catalog.ReadAsync(manifestKey, CancellationToken).ConfigureAwait(false));
+                    var (backup, _) = await ResolveBackupAsync(null, path).ConfigureAwait(false);
+                    Emit(backup);
                 }
                 catch (PgBackupException ex)
                 {

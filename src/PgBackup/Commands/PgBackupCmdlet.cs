@@ -1,5 +1,6 @@
 using System.Collections;
 using System.Management.Automation;
+using PgBackup.Catalog;
 using PgBackup.Storage;
 
 namespace PgBackup.Commands;
@@ -25,6 +26,23 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
         return location.Contains("://", StringComparison.Ordinal)
             ? location
             : SessionState.Path.GetUnresolvedProviderPathFromPSPath(location);
+    }
+
+    /// <summary>
+    /// The backup a cmdlet works on — a BackupInfo from the pipeline (-InputObject) or a manifest or
+    /// artifact path/URI (-Path) — with the repository that holds it.
+    /// </summary>
+    protected async Task<(BackupInfo Backup, IBackupRepository Repository)> ResolveBackupAsync(BackupInfo? inputObject, string? path)
+    {
+        if (inputObject is not null)
+        {
+            return (inputObject, RepositoryFactory.Open(inputObject.Repository));
+        }
+
+        var (repositoryLocation, manifestKey) = BackupAddress.Split(ResolveLocation(path ?? throw new ArgumentNullException(nameof(path))));
+        var repository = RepositoryFactory.Open(repositoryLocation);
+        var backup = await new BackupCatalog(repository, CreateLog()).ReadAsync(manifestKey, CancellationToken).ConfigureAwait(false);
+        return (backup, repository);
     }
 
     protected static Dictionary<string, string> ToStringDictionary(Hashtable? table)
