@@ -143,9 +143,18 @@ public sealed class PostgresCluster : IAsyncDisposable, IDisposable
         return result;
     }
 
-    /// <summary>pg_dump --schema-only text, for comparing two databases' definitions.</summary>
-    public Task<string> SchemaDumpAsync(string database)
-        => ProcessRunner.RunAsync(Tool("pg_dump"), ["--schema-only", "--no-owner", "-h", SocketDirectory, "-p", Port.ToString(CultureInfo.InvariantCulture), "-U", Superuser, "--dbname=dbname=" + QuoteConnInfo(database)]);
+    /// <summary>
+    /// pg_dump --schema-only text, for comparing two databases' definitions. The \restrict and
+    /// \unrestrict lines (psql meta-command guards, PostgreSQL 13.22/14.19/15.14/16.10/17.6 and later)
+    /// carry a random key per run, so they are dropped.
+    /// </summary>
+    public async Task<string> SchemaDumpAsync(string database)
+    {
+        var text = await ProcessRunner.RunAsync(Tool("pg_dump"), ["--schema-only", "--no-owner", "-h", SocketDirectory, "-p", Port.ToString(CultureInfo.InvariantCulture), "-U", Superuser, "--dbname=dbname=" + QuoteConnInfo(database)]).ConfigureAwait(false);
+        return string.Join('\n', text.Split('\n').Where(line => !line.StartsWith("\\restrict ", StringComparison.Ordinal) && !line.StartsWith("\\unrestrict ", StringComparison.Ordinal)));
+    }
+
+    public string SchemaDump(string database) => SchemaDumpAsync(database).GetAwaiter().GetResult();
 
     public static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 

@@ -1,0 +1,336 @@
+using System.Security.Cryptography;
+using System.Text;
+using PgBackup.Backup;
+using PgBackup.Catalog;
+using PgBackup.Connection;
+using PgBackup.Errors;
+using PgBackup.PgTools;
+using PgBackup.Storage;
+using PgBackup.TestSupport;
+
+namespace PgBackup.Tests.Integration;
+
+/// <summary>New-PgBackup's engine against a real cluster and real pg_dump, into a local repository.</summary>
+[Collection(PostgresCollection.Name)]
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // Unix file modes, /proc, shell-script fakes.
+public class BackupServiceTests(PostgresFixture pg, ScramPostgresFixture scram) : IDisposable
+{
+    private readonly TempFolder _repositoryFolder = new();
+
+    public void Dispose() => _repositoryFolder.Dispose();
+
+    private LocalRepository Repository => new(_repositoryFolder.Path);
+
+    private BackupRequest Request(string database, PgConnectionSettings connection) => new()
+    {
+        Database = database,
+        Connection = connection,
+        Repository = Repository,
+        Tags = new Dictionary<string, string> { ["suite"] = "xunit" },
+    };
+
+    private string[] RepositoryFiles() => Directory.GetFiles(_repositoryFolder.Path, "*", SearchOption.AllDirectories);
+
+    private static string Sha256Of(string path)
+    {
+        using var file = File.OpenRead(path);
+        return Convert.ToHexString(SHA256.HashData(file)).ToLowerInvariant();
+    }
+
+    [Fact]
+    public async Task Northwind_backup_restores_with_plain_pg_restore_to_the_same_rows_and_schema()
+    {
+        var source = PostgresFixture.UniqueName("nw_src");
+        var copy = PostgresFixture.UniqueName("nw_copy");
+        await pg.Cluster.CreateNorthwindAsync(source);
+
+        var backup = await new BackupService().RunAsync(Request(source, pg.Connection()), CancellationToken.None);
+
+        Assert.Equal(BackupStatus.Succeeded, backup.Status);
+        Assert.Equal(source, backup.Database);
+        Assert.Equal($"127.0.0.1:{pg.Cluster.Port}", backup.Server);
+        Assert.StartsWith("15", backup.ServerVersion ?? string.Empty, StringComparison.Ordinal);
+        await pg.Cluster.CreateDatabaseAsync(copy);
+        await ProcessRunner.RunAsync(pg.Cluster.Tool("pg_restore"), ["--exit-on-error", "-h", pg.Cluster.SocketDirectory, "-p", pg.Cluster.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-U", "postgres", "-d", copy, backup.Location!]);
+
+        var sourceCounts = await pg.Cluster.RowCountsAsync(source);
+        Assert.Equal(14, sourceCounts.Count);
+        Assert.Equal(830, sourceCounts["public.orders"]);
+        Assert.Equal(sourceCounts, await pg.Cluster.RowCountsAsync(copy));
+        Assert.Equal(await pg.Cluster.SchemaDumpAsync(source), await pg.Cluster.SchemaDumpAsync(copy));
+    }
+
+    [Fact]
+    public async Task Manifest_records_the_stored_bytes_exactly_and_is_read_back_equal()
+    {
+        var database = PostgresFixture.UniqueName("manifest");
+        await pg.Cluster.CreateNorthwindAsync(database);
+
+        var backup = await new BackupService().RunAsync(Request(database, pg.Connection()) with { Environment = "test" }, CancellationToken.None);
+
+        Assert.Equal(new FileInfo(backup.Location!).Length, backup.SizeBytes);
+        Assert.Equal(Sha256Of(backup.Location!), backup.Sha256);
+        Assert.Matches(@"^\d{4}/\d{2}/\d{2}/" + database + @"_\d{8}T\d{6}Z_[0-9a-f]{4}\.dump$", backup.ArtifactKey);
+        Assert.True(File.Exists(backup.ManifestLocation));
+        Assert.DoesNotContain(RepositoryFiles(), f => f.EndsWith(LocalRepository.PartialSuffix, StringComparison.Ordinal));
+
+        var listed = Assert.Single(await new BackupCatalog(Repository).ListAsync(new CatalogQuery(), CancellationToken.None));
+        foreach (var property in typeof(BackupInfo).GetProperties())
+        {
+            var expected = property.GetValue(backup);
+            var actual = property.GetValue(listed);
+            if (expected is System.Collections.IEnumerable enumerable and not string)
+            {
+                Assert.Equal(enumerable.Cast<object>(), ((System.Collections.IEnumerable)actual!).Cast<object>());
+            }
+            else
+            {
+                Assert.True(Equals(expected, actual), $"{property.Name}: {expected} != {actual}");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_password_is_used_but_never_stored()
+    {
+        var database = PostgresFixture.UniqueName("secret");
+        await scram.Cluster.CreateDatabaseAsync(database);
+        await scram.Cluster.PsqlAsync(database, "CREATE TABLE t(x int); INSERT INTO t SELECT generate_series(1, 100);");
+
+        var backup = await new BackupService().RunAsync(Request(database, scram.Connection()), CancellationToken.None);
+
+        Assert.Equal(BackupStatus.Succeeded, backup.Status);
+        var manifestText = await File.ReadAllTextAsync(backup.ManifestLocation);
+        Assert.DoesNotContain(ScramPostgresFixture.Password, manifestText, StringComparison.Ordinal);
+        Assert.DoesNotContain(Uri.EscapeDataString(ScramPostgresFixture.Password), manifestText, StringComparison.Ordinal);
+        Assert.DoesNotContain("s3cr3t", Encoding.Latin1.GetString(await File.ReadAllBytesAsync(backup.Location!)), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_0600_pgpass_file_supplies_the_password_as_with_psql()
+    {
+        var database = PostgresFixture.UniqueName("pgpass");
+        await scram.Cluster.CreateDatabaseAsync(database);
+        var passFile = Path.Combine(_repositoryFolder.Path, "..", "pgpass-" + Guid.NewGuid().ToString("N"));
+        await File.WriteAllTextAsync(passFile, $"127.0.0.1:{scram.Cluster.Port}:*:postgres:{ScramPostgresFixture.Password.Replace(":", "\\:", StringComparison.Ordinal)}\n");
+        File.SetUnixFileMode(passFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        try
+        {
+            var connection = scram.Connection(password: null) with { PassFile = passFile };
+
+            var backup = await new BackupService().RunAsync(Request(database, connection), CancellationToken.None);
+
+            Assert.Equal(BackupStatus.Succeeded, backup.Status);
+        }
+        finally
+        {
+            File.Delete(passFile);
+        }
+    }
+
+    [Fact]
+    public async Task An_unknown_database_fails_with_DatabaseNotFound_and_records_a_Failed_attempt_only()
+    {
+        var error = await Assert.ThrowsAsync<DatabaseNotFoundException>(() => new BackupService().RunAsync(Request("no_such_db", pg.Connection()), CancellationToken.None));
+
+        Assert.Equal("DatabaseNotFound", error.ErrorId);
+        Assert.Contains("no_such_db", error.Message, StringComparison.Ordinal);
+        await AssertOnlyAFailedManifestAsync("no_such_db");
+    }
+
+    [Fact]
+    public async Task A_wrong_password_fails_with_AuthenticationFailed_without_echoing_it()
+    {
+        const string wrong = "Wr0ng-Pa55word!";
+        var database = PostgresFixture.UniqueName("wrongpw");
+        await scram.Cluster.CreateDatabaseAsync(database);
+
+        var error = await Assert.ThrowsAsync<AuthenticationFailedException>(() => new BackupService().RunAsync(Request(database, scram.Connection(password: wrong)), CancellationToken.None));
+
+        Assert.Equal("AuthenticationFailed", error.ErrorId);
+        Assert.DoesNotContain(wrong, error.Message, StringComparison.Ordinal);
+        var manifest = await AssertOnlyAFailedManifestAsync(database);
+        Assert.DoesNotContain(wrong, await File.ReadAllTextAsync(manifest.ManifestLocation), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unreachable_port_fails_with_ConnectionFailed()
+    {
+        var closedPort = TestEnvironment.GetFreeTcpPort();
+
+        var error = await Assert.ThrowsAsync<ConnectionFailedException>(() => new BackupService().RunAsync(
+            Request("postgres", pg.Connection() with { Port = closedPort }), CancellationToken.None));
+
+        Assert.Equal("ConnectionFailed", error.ErrorId);
+        Assert.Contains(closedPort.ToString(System.Globalization.CultureInfo.InvariantCulture), error.Message, StringComparison.Ordinal);
+        await AssertOnlyAFailedManifestAsync("postgres");
+    }
+
+    [Fact]
+    public async Task A_pg_dump_killed_midway_fails_with_PgDumpFailed_and_leaves_no_partial_file()
+    {
+        var database = PostgresFixture.UniqueName("killed");
+        await CreateBigDatabaseAsync(database, rows: 400_000);
+        var service = new BackupService();
+
+        var backup = service.RunAsync(Request(database, pg.Connection()) with { CompressionLevel = 9 }, CancellationToken.None);
+        var pgDump = await WaitForDumpInProgressAsync(database);
+        pgDump.Kill();
+
+        var error = await Assert.ThrowsAsync<PgDumpFailedException>(() => backup);
+        Assert.Equal("PgDumpFailed", error.ErrorId);
+        await AssertOnlyAFailedManifestAsync(database);
+    }
+
+    [Fact]
+    public async Task Cancelling_midway_removes_the_partial_file_and_records_nothing()
+    {
+        var database = PostgresFixture.UniqueName("cancel");
+        await CreateBigDatabaseAsync(database, rows: 400_000);
+        using var cancellation = new CancellationTokenSource();
+
+        var backup = new BackupService().RunAsync(Request(database, pg.Connection()) with { CompressionLevel = 9 }, cancellation.Token);
+        await WaitForDumpInProgressAsync(database);
+        cancellation.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => backup);
+        Assert.Empty(RepositoryFiles());
+        Assert.Null(FindPgDump(database));
+    }
+
+    [Fact]
+    public async Task Hostile_database_names_back_up_and_list_under_their_real_name()
+    {
+        const string hostile = "we\"ird 'name'; DROP TABLE x; -- ünï/ç\\ode";
+        await pg.Cluster.CreateDatabaseAsync(hostile);
+        await pg.Cluster.PsqlAsync(hostile, "CREATE TABLE \"tab le\"(x int); INSERT INTO \"tab le\" VALUES (1), (2);");
+
+        var backup = await new BackupService().RunAsync(Request(hostile, pg.Connection()), CancellationToken.None);
+
+        Assert.Equal(BackupStatus.Succeeded, backup.Status);
+        Assert.True(File.Exists(backup.Location));
+        Assert.DoesNotContain("/", Path.GetFileName(backup.Location!)[..^5], StringComparison.Ordinal);
+        var listed = Assert.Single(await new BackupCatalog(Repository).ListAsync(new CatalogQuery { DatabasePatterns = ["we*"] }, CancellationToken.None));
+        Assert.Equal(hostile, listed.Database);
+        Assert.Equal(backup.Sha256, listed.Sha256);
+    }
+
+    [Theory]
+    [InlineData(BackupFormat.Plain, BackupCompression.Gzip, ".sql.gz")]
+    [InlineData(BackupFormat.Tar, BackupCompression.Zstd, ".tar.zst")]
+    [InlineData(BackupFormat.Custom, BackupCompression.Lz4, ".dump.lz4")]
+    public async Task Plain_and_tar_formats_are_compressed_by_the_stream_stage_and_decode_to_a_real_dump(BackupFormat format, BackupCompression compression, string extension)
+    {
+        var database = PostgresFixture.UniqueName("fmt");
+        await pg.Cluster.CreateNorthwindAsync(database);
+
+        var backup = await new BackupService().RunAsync(Request(database, pg.Connection()) with { Format = format, Compression = compression }, CancellationToken.None);
+
+        Assert.EndsWith(extension, backup.Location, StringComparison.Ordinal);
+        Assert.Equal("stream", backup.CompressionStage);
+        Assert.Equal(Sha256Of(backup.Location!), backup.Sha256);
+        await using var dump = await Restore.BackupArtifactReader.OpenDumpAsync(Repository, backup, CancellationToken.None);
+        var head = new byte[512];
+        await dump.ReadExactlyAsync(head);
+        var text = Encoding.ASCII.GetString(head);
+        switch (format)
+        {
+            case BackupFormat.Plain:
+                Assert.Contains("PostgreSQL database dump", text, StringComparison.Ordinal);
+                break;
+            case BackupFormat.Tar:
+                Assert.Equal("ustar", text.Substring(257, 5));
+                break;
+            default:
+                Assert.StartsWith("PGDMP", text, StringComparison.Ordinal);
+                break;
+        }
+    }
+
+    [Fact]
+    public async Task A_pg_dump_older_than_the_server_is_refused_before_any_artifact_is_written()
+    {
+        var fakeBin = Path.Combine(_repositoryFolder.Path, "..", "oldbin-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(fakeBin);
+        var fake = Path.Combine(fakeBin, "pg_dump");
+        await File.WriteAllTextAsync(fake, "#!/bin/sh\necho 'pg_dump (PostgreSQL) 12.22'\n");
+        File.SetUnixFileMode(fake, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        try
+        {
+            var locator = new PgToolLocator(name => name == PgToolLocator.BinFolderVariable ? fakeBin : Environment.GetEnvironmentVariable(name));
+
+            var error = await Assert.ThrowsAsync<PgToolVersionMismatchException>(() => new BackupService(locator).RunAsync(Request("postgres", pg.Connection()), CancellationToken.None));
+
+            Assert.Contains("12.22", error.Message, StringComparison.Ordinal);
+            await AssertOnlyAFailedManifestAsync("postgres");
+        }
+        finally
+        {
+            Directory.Delete(fakeBin, recursive: true);
+        }
+    }
+
+    private async Task<BackupInfo> AssertOnlyAFailedManifestAsync(string database)
+    {
+        var files = RepositoryFiles();
+        Assert.DoesNotContain(files, f => f.EndsWith(LocalRepository.PartialSuffix, StringComparison.Ordinal));
+        Assert.All(files, f => Assert.EndsWith(BackupNaming.ManifestSuffix, f, StringComparison.Ordinal));
+        var listed = Assert.Single(await new BackupCatalog(Repository).ListAsync(new CatalogQuery(), CancellationToken.None));
+        Assert.Equal(BackupStatus.Failed, listed.Status);
+        Assert.Equal(database, listed.Database);
+        Assert.Null(listed.Location);
+        Assert.False(string.IsNullOrWhiteSpace(listed.Error));
+        Assert.Empty(await new BackupCatalog(Repository).ListAsync(new CatalogQuery { Status = BackupStatus.Succeeded }, CancellationToken.None));
+        return listed;
+    }
+
+    private async Task CreateBigDatabaseAsync(string database, int rows)
+    {
+        await pg.Cluster.CreateDatabaseAsync(database);
+        await pg.Cluster.PsqlAsync(database, $"CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) AS payload FROM generate_series(1, {rows}) g;");
+    }
+
+    /// <summary>Waits until pg_dump for <paramref name="database"/> runs and bytes have reached the partial file.</summary>
+    private async Task<System.Diagnostics.Process> WaitForDumpInProgressAsync(string database)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (DateTime.UtcNow < deadline)
+        {
+            var partial = RepositoryFiles().FirstOrDefault(f => f.EndsWith(LocalRepository.PartialSuffix, StringComparison.Ordinal));
+            if (partial is not null && new FileInfo(partial).Length > 0 && FindPgDump(database) is { } process)
+            {
+                return process;
+            }
+
+            await Task.Delay(5);
+        }
+
+        throw new TimeoutException($"pg_dump for {database} never started writing.");
+    }
+
+    /// <summary>The running pg_dump whose argv names this database (argv holds the database, never secrets).</summary>
+    private static System.Diagnostics.Process? FindPgDump(string database)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
+                if (cmdline.Contains("pg_dump", StringComparison.Ordinal) && cmdline.Contains(database, StringComparison.Ordinal))
+                {
+                    return System.Diagnostics.Process.GetProcessById(pid);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+            }
+        }
+
+        return null;
+    }
+}
