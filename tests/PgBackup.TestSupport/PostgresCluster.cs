@@ -156,6 +156,77 @@ public sealed class PostgresCluster : IAsyncDisposable, IDisposable
 
     public string SchemaDump(string database) => SchemaDumpAsync(database).GetAwaiter().GetResult();
 
+    /// <summary>
+    /// Holds an ACCESS EXCLUSIVE lock on a table until disposed. pg_dump locks every table before it
+    /// writes data, so a dump started meanwhile waits, reliably "midway": running, connected, with its
+    /// output open. Tests use it to stop or kill a dump at a known point instead of racing a timer.
+    /// </summary>
+    public async Task<IAsyncDisposable> HoldExclusiveLockAsync(string database, string table)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo(Tool("psql"))
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", SocketDirectory, "-p", Port.ToString(CultureInfo.InvariantCulture), "-U", Superuser, "-d", database })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        var process = System.Diagnostics.Process.Start(info) ?? throw new InvalidOperationException("Cannot start psql.");
+        await process.StandardInput.WriteLineAsync($"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE; SELECT 'locked';").ConfigureAwait(false);
+        await process.StandardInput.FlushAsync().ConfigureAwait(false);
+        var line = await process.StandardOutput.ReadLineAsync().ConfigureAwait(false);
+        while (line is not null && !line.Contains("locked", StringComparison.Ordinal))
+        {
+            line = await process.StandardOutput.ReadLineAsync().ConfigureAwait(false);
+        }
+
+        if (line is null)
+        {
+            throw new InvalidOperationException("Could not lock " + table + ": " + await process.StandardError.ReadToEndAsync().ConfigureAwait(false));
+        }
+
+        return new HeldLock(process);
+    }
+
+    /// <summary>Waits until a pg_dump of <paramref name="database"/> is connected and waiting for a lock.</summary>
+    public async Task WaitForBlockedDumpAsync(string database, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromMinutes(1));
+        var sql = $"SELECT count(*) FROM pg_stat_activity WHERE datname = {QuoteLiteral(database)} AND application_name = 'pgbackup' AND wait_event_type = 'Lock';";
+        while (DateTime.UtcNow < deadline)
+        {
+            if ((await PsqlAsync("postgres", sql).ConfigureAwait(false)).Trim() != "0")
+            {
+                return;
+            }
+
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException($"No pg_dump of {database} came to wait for its lock.");
+    }
+
+    private sealed class HeldLock(System.Diagnostics.Process process) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync().ConfigureAwait(false);
+            }
+            catch (InvalidOperationException)
+            {
+            }
+
+            process.Dispose();
+        }
+    }
+
     public static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     public static string QuoteLiteral(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";

@@ -170,12 +170,13 @@ public class BackupServiceTests(PostgresFixture pg, ScramPostgresFixture scram) 
     public async Task A_pg_dump_killed_midway_fails_with_PgDumpFailed_and_leaves_no_partial_file()
     {
         var database = PostgresFixture.UniqueName("killed");
-        await CreateBigDatabaseAsync(database, rows: 400_000);
-        var service = new BackupService();
+        await CreateBigDatabaseAsync(database, rows: 1000);
+        await using var heldLock = await pg.Cluster.HoldExclusiveLockAsync(database, "big");
 
-        var backup = service.RunAsync(Request(database, pg.Connection()) with { CompressionLevel = 9 }, CancellationToken.None);
-        var pgDump = await WaitForDumpInProgressAsync(database);
-        pgDump.Kill();
+        var backup = new BackupService().RunAsync(Request(database, pg.Connection()), CancellationToken.None);
+        await pg.Cluster.WaitForBlockedDumpAsync(database);
+        Assert.NotNull(FindPgDump(database));
+        FindPgDump(database)!.Kill();
 
         var error = await Assert.ThrowsAsync<PgDumpFailedException>(() => backup);
         Assert.Equal("PgDumpFailed", error.ErrorId);
@@ -186,11 +187,13 @@ public class BackupServiceTests(PostgresFixture pg, ScramPostgresFixture scram) 
     public async Task Cancelling_midway_removes_the_partial_file_and_records_nothing()
     {
         var database = PostgresFixture.UniqueName("cancel");
-        await CreateBigDatabaseAsync(database, rows: 400_000);
+        await CreateBigDatabaseAsync(database, rows: 1000);
+        await using var heldLock = await pg.Cluster.HoldExclusiveLockAsync(database, "big");
         using var cancellation = new CancellationTokenSource();
 
-        var backup = new BackupService().RunAsync(Request(database, pg.Connection()) with { CompressionLevel = 9 }, cancellation.Token);
-        await WaitForDumpInProgressAsync(database);
+        var backup = new BackupService().RunAsync(Request(database, pg.Connection()), cancellation.Token);
+        await pg.Cluster.WaitForBlockedDumpAsync(database);
+        Assert.Single(RepositoryFiles(), f => f.EndsWith(LocalRepository.PartialSuffix, StringComparison.Ordinal));
         cancellation.Cancel();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => backup);
@@ -290,47 +293,5 @@ public class BackupServiceTests(PostgresFixture pg, ScramPostgresFixture scram) 
         await pg.Cluster.PsqlAsync(database, $"CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) AS payload FROM generate_series(1, {rows}) g;");
     }
 
-    /// <summary>Waits until pg_dump for <paramref name="database"/> runs and bytes have reached the partial file.</summary>
-    private async Task<System.Diagnostics.Process> WaitForDumpInProgressAsync(string database)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        while (DateTime.UtcNow < deadline)
-        {
-            var partial = RepositoryFiles().FirstOrDefault(f => f.EndsWith(LocalRepository.PartialSuffix, StringComparison.Ordinal));
-            if (partial is not null && new FileInfo(partial).Length > 0 && FindPgDump(database) is { } process)
-            {
-                return process;
-            }
-
-            await Task.Delay(5);
-        }
-
-        throw new TimeoutException($"pg_dump for {database} never started writing.");
-    }
-
-    /// <summary>The running pg_dump whose argv names this database (argv holds the database, never secrets).</summary>
-    private static System.Diagnostics.Process? FindPgDump(string database)
-    {
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid))
-            {
-                continue;
-            }
-
-            try
-            {
-                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline"));
-                if (cmdline.Contains("pg_dump", StringComparison.Ordinal) && cmdline.Contains(database, StringComparison.Ordinal))
-                {
-                    return System.Diagnostics.Process.GetProcessById(pid);
-                }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
-            {
-            }
-        }
-
-        return null;
-    }
+    private static System.Diagnostics.Process? FindPgDump(string database) => LocalProcesses.Find("pg_dump", database);
 }
