@@ -11,6 +11,8 @@
               exits non-zero when anything failed.
       Demo    Build, then start a throwaway PostgreSQL, load the bundled Northwind sample, back it
               up into out/demo-repository, list the backups, and stop the server.
+      Benchmark  Build, then time the cmdlets against the raw PostgreSQL tools on a generated
+              database of -SizeMB megabytes (tests/benchmark/Invoke-Benchmark.ps1); prints ratios.
       Clean   Removes out/ and every bin/ and obj/ folder.
 
     Needs only the .NET SDK plus the PostgreSQL server and client tools (and Node.js for the S3 tests);
@@ -32,13 +34,16 @@
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Demo', 'Clean')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Benchmark', 'Clean')]
     [string[]] $Task = @('Build'),
 
     [ValidateSet('Release', 'Debug')]
     [string] $Configuration = 'Release',
 
-    [string] $Filter
+    [string] $Filter,
+
+    # For Benchmark: the size of the generated database.
+    [int] $SizeMB = 200
 )
 
 Set-StrictMode -Version Latest
@@ -186,6 +191,12 @@ function Invoke-DemoTask {
         $cluster.Dispose()
         Write-Host 'The throwaway cluster is stopped and removed.'
     }
+}
+
+function Invoke-BenchmarkTask {
+    # Synopsis: time the cmdlets against pg_dump/pg_restore on a generated database; print ratios.
+    Invoke-BuildTask
+    & (Join-Path $Root 'tests/benchmark/Invoke-Benchmark.ps1') -SizeMB $SizeMB -ModulePath (Join-Path $ModuleDir 'PgBackup.psd1') -TestSupportPath (Join-Path $Root "tests/PgBackup.TestSupport/bin/$Configuration/net8.0/PgBackup.TestSupport.dll")
 }
 
 function Invoke-CleanTask {
