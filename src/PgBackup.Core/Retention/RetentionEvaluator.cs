@@ -53,8 +53,8 @@ public sealed record RetentionEvaluation(IReadOnlyList<RetentionDecision> Decisi
 /// manifests, no artifact) stay visible for diagnosis and for <c>-Summary</c>.</item>
 /// <item>Calendar rules bucket StartedAt in the given time zone (a day is the local calendar date,
 /// so DST days of 23 or 25 hours are one day each); weeks are ISO-8601 (Monday first, week-year).
-/// A bucket is a set, not a run: zones whose clocks go back across midnight still give each
-/// date only one kept backup.</item>
+/// Buckets are tracked as a set, not as runs of equal dates, so the result never depends on local
+/// time moving forward monotonically.</item>
 /// <item>RetentionDays is an age: StartedAt at or after now minus N×24 hours.</item>
 /// <item>Whatever the policy, the newest Succeeded backup of each database is kept.</item>
 /// </list>
