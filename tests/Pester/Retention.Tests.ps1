@@ -167,6 +167,20 @@ Remove-PgBackupExpired -Repository '$repo' -KeepLast 3 -WhatIf
         (Get-PgBackupInfo -Repository $repo -Database crm).Id -join ',' | Should -Be ($crm -join ',')
     }
 
+    It 'an empty pipeline never falls back to the default repository' {
+        $default = Join-Path $repo 'backups'
+        $null = New-Item -ItemType Directory -Path $default
+        $ids = New-DailyBackups -Repository $default -Days 3
+        $other = New-Item -ItemType Directory -Path (Join-Path $repo 'other')
+        Push-Location $repo
+        try {
+            Get-PgBackupInfo -Repository $other -Database nomatch | Remove-PgBackupExpired -KeepLast 0 -InformationVariable info
+        }
+        finally { Pop-Location }
+        (Get-PgBackupInfo -Repository $default).Id -join ',' | Should -Be ($ids -join ',')
+        "$($info[0].MessageData)" | Should -BeLike 'No backups were piped in*'
+    }
+
     It 'always keeps the newest succeeded backup when everything is older than the cut-off' {
         $old = [datetime]::UtcNow.AddDays(-100)
         $null = New-SyntheticBackup -Repository $repo -StartedAt $old -Hex '0001'

@@ -91,7 +91,9 @@ public sealed class RemovePgBackupExpiredCommand : PgBackupCmdlet
 
     protected override async Task EndProcessingAsync()
     {
-        if (ParameterSetName == RepositorySet)
+        // "Get-PgBackupInfo -Database nomatch | Remove-PgBackupExpired -KeepLast 3" binds no object, and PowerShell
+        // then reports the default (Repository) set: never let an empty pipeline expire the default repository.
+        if (ParameterSetName == RepositorySet && !MyInvocation.ExpectingInput)
         {
             await RunAsync(new RetentionRequest
             {
@@ -101,6 +103,12 @@ public sealed class RemovePgBackupExpiredCommand : PgBackupCmdlet
                 DatabasePatterns = Database ?? [],
                 IncludeIncomplete = IncludeIncomplete.IsPresent,
             }).ConfigureAwait(false);
+            return;
+        }
+
+        if (_piped.Count == 0)
+        {
+            EmitInformation("No backups were piped in: removed 0 expired backup(s), freeing 0 bytes.", "PgBackup", "Retention");
             return;
         }
 

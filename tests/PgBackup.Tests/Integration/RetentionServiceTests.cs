@@ -185,6 +185,24 @@ public abstract class RetentionServiceContract
     }
 
     [Fact]
+    public async Task Hostile_database_names_are_expired_like_any_other()
+    {
+        var repository = await CreateRepositoryAsync();
+        var name = "My \"shop\"; DROP/..\\ ü " + new string('x', 40);
+        var written = new List<BackupInfo>();
+        for (var day = 1; day <= 3; day++)
+        {
+            written.Add(await SyntheticBackups.WriteAsync(repository, name, new DateTime(2026, 1, day, 1, 0, 0, DateTimeKind.Utc), BackupStatus.Succeeded, "000" + day.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        }
+
+        var result = await RunAsync(repository, new RetentionPolicy { KeepLast = 1 }, SixtyDayScenario.Now);
+
+        Assert.Equal([written[0].Id, written[1].Id], result.Removed.Select(b => b.Id));
+        var survivor = Assert.Single(await ListAsync(repository));
+        Assert.Equal((name, written[2].Id), (survivor.Database, survivor.Id));
+    }
+
+    [Fact]
     public async Task An_invalid_policy_is_refused_before_the_repository_is_read()
     {
         var error = await Assert.ThrowsAsync<InvalidRetentionPolicyException>(() => RunAsync(MissingRepository(), new RetentionPolicy(), SixtyDayScenario.Now));
