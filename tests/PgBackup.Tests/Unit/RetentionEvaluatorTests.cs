@@ -56,17 +56,15 @@ public class RetentionEvaluatorTests
     public void RetentionDays_keeps_exactly_what_started_at_or_after_the_cutoff()
     {
         var now = Utc("2026-02-20T12:00:00Z");
-        BackupInfo[] backups =
-        [
-            Make("2026-02-13T12:00:00Z", hex: "0001"), // exactly 7 days old: kept
-            Make("2026-02-13T11:59:59Z", hex: "0002"), // one second older: expired
-            Make("2026-02-10T12:00:00Z", hex: "0003"),
-            Make("2026-02-19T00:00:00Z", hex: "0004"),
-        ];
+        var backups = Series(
+            "2026-02-13T12:00:00Z", // exactly 7 days old: kept
+            "2026-02-13T11:59:59Z", // one second older: expired
+            "2026-02-10T12:00:00Z",
+            "2026-02-19T00:00:00Z");
 
         var evaluation = RetentionEvaluator.Evaluate(backups, new RetentionPolicy { RetentionDays = 7 }, now, TimeZoneInfo.Utc);
 
-        Assert.Equal(["0004", "0001"], evaluation.Kept.Select(d => Hex(d.Backup)));
+        Assert.Equal(["0004", "0001"], KeptHexes(evaluation));
         Assert.Equal("started within 7 days", evaluation.Decisions.Single(d => Hex(d.Backup) == "0001").Reasons.Single().Detail);
     }
 
@@ -119,7 +117,7 @@ public class RetentionEvaluatorTests
         var evaluation = Evaluate(backups, new RetentionPolicy { KeepLast = 2 });
 
         // Two series under the same rule: the 2 newest good backups and the 2 newest failed attempts.
-        Assert.Equal(["0f06", "0f05", "0a03", "0a02"], evaluation.Kept.Select(d => Hex(d.Backup)));
+        Assert.Equal(["0f06", "0f05", "0a03", "0a02"], KeptHexes(evaluation));
         Assert.Equal("1 of the 2 newest failed", evaluation.Decisions[0].Reasons.Single().Detail);
     }
 
@@ -136,82 +134,74 @@ public class RetentionEvaluatorTests
 
         var evaluation = Evaluate(backups, new RetentionPolicy { KeepDaily = 2 });
 
-        Assert.Equal(["0f04", "0f03", "0a02", "0a01"], evaluation.Kept.Select(d => Hex(d.Backup)));
+        Assert.Equal(["0f04", "0f03", "0a02", "0a01"], KeptHexes(evaluation));
         Assert.True(evaluation.Decisions.Single(d => Hex(d.Backup) == "0a01").KeptBy(RetentionRule.KeepDaily));
     }
 
     [Fact]
     public void KeepDaily_keeps_the_newest_of_each_of_the_last_n_days_that_have_one()
     {
-        BackupInfo[] backups =
-        [
-            Make("2026-02-01T01:00:00Z", hex: "0001"),
-            Make("2026-02-01T13:00:00Z", hex: "0002"),
-            Make("2026-02-02T01:00:00Z", hex: "0003"),
+        var backups = Series(
+            "2026-02-01T01:00:00Z",
+            "2026-02-01T13:00:00Z",
+            "2026-02-02T01:00:00Z",
             // 2026-02-03 to 2026-02-05: no backup; the days without one do not count.
-            Make("2026-02-06T01:00:00Z", hex: "0004"),
-            Make("2026-02-06T23:59:59Z", hex: "0005"),
-            Make("2026-02-06T13:00:00Z", hex: "0006"),
-        ];
+            "2026-02-06T01:00:00Z",
+            "2026-02-06T23:59:59Z",
+            "2026-02-06T13:00:00Z");
 
         var evaluation = Evaluate(backups, new RetentionPolicy { KeepDaily = 3 });
 
-        Assert.Equal(["0005", "0003", "0002"], evaluation.Kept.Select(d => Hex(d.Backup)));
-        Assert.Equal(["2026-02-06", "2026-02-02", "2026-02-01"], evaluation.Kept.Select(d => d.Reasons.Single(r => r.Rule == RetentionRule.KeepDaily).Detail));
+        Assert.Equal(["0005", "0003", "0002"], KeptHexes(evaluation));
+        Assert.Equal(["2026-02-06", "2026-02-02", "2026-02-01"], Buckets(evaluation, RetentionRule.KeepDaily));
     }
 
     [Fact]
     public void KeepWeekly_uses_iso_weeks_across_the_year_end()
     {
-        BackupInfo[] backups =
-        [
-            Make("2026-12-27T10:00:00Z", hex: "0001"), // Sunday of 2026-W52
-            Make("2026-12-28T10:00:00Z", hex: "0002"), // Monday of 2026-W53
-            Make("2026-12-31T10:00:00Z", hex: "0003"), // Thursday of 2026-W53
-            Make("2027-01-02T10:00:00Z", hex: "0004"), // Saturday, still 2026-W53
-            Make("2027-01-04T10:00:00Z", hex: "0005"), // Monday of 2027-W01
-        ];
+        var backups = Series(
+            "2026-12-27T10:00:00Z", // Sunday of 2026-W52
+            "2026-12-28T10:00:00Z", // Monday of 2026-W53
+            "2026-12-31T10:00:00Z", // Thursday of 2026-W53
+            "2027-01-02T10:00:00Z", // Saturday, still 2026-W53
+            "2027-01-04T10:00:00Z"); // Monday of 2027-W01
 
         var evaluation = Evaluate(backups, new RetentionPolicy { KeepWeekly = 3 });
 
-        Assert.Equal(["0005", "0004", "0001"], evaluation.Kept.Select(d => Hex(d.Backup)));
-        Assert.Equal(["2027-W01", "2026-W53", "2026-W52"], evaluation.Kept.Select(d => d.Reasons.Single(r => r.Rule == RetentionRule.KeepWeekly).Detail));
+        Assert.Equal(["0005", "0004", "0001"], KeptHexes(evaluation));
+        Assert.Equal(["2027-W01", "2026-W53", "2026-W52"], Buckets(evaluation, RetentionRule.KeepWeekly));
     }
 
     [Fact]
     public void KeepMonthly_keeps_the_last_backup_of_each_month_including_month_ends_and_leap_days()
     {
-        BackupInfo[] backups =
-        [
-            Make("2028-01-31T23:59:59Z", hex: "0001"),
-            Make("2028-01-15T00:00:00Z", hex: "0002"),
-            Make("2028-02-29T12:00:00Z", hex: "0003"), // leap day
-            Make("2028-02-01T00:00:00Z", hex: "0004"),
-            Make("2028-03-01T00:00:00Z", hex: "0005"),
-            Make("2027-12-31T23:00:00Z", hex: "0006"),
-        ];
+        var backups = Series(
+            "2028-01-31T23:59:59Z",
+            "2028-01-15T00:00:00Z",
+            "2028-02-29T12:00:00Z", // leap day
+            "2028-02-01T00:00:00Z",
+            "2028-03-01T00:00:00Z",
+            "2027-12-31T23:00:00Z");
 
         var evaluation = Evaluate(backups, new RetentionPolicy { KeepMonthly = 3 });
 
-        Assert.Equal(["0005", "0003", "0001"], evaluation.Kept.Select(d => Hex(d.Backup)));
-        Assert.Equal(["2028-03", "2028-02", "2028-01"], evaluation.Kept.Select(d => d.Reasons.Single(r => r.Rule == RetentionRule.KeepMonthly).Detail));
+        Assert.Equal(["0005", "0003", "0001"], KeptHexes(evaluation));
+        Assert.Equal(["2028-03", "2028-02", "2028-01"], Buckets(evaluation, RetentionRule.KeepMonthly));
     }
 
     [Fact]
     public void Month_buckets_follow_the_time_zone()
     {
         // 23:30 UTC on January 31 is already February 1 in Berlin (UTC+1), and still January 31 in New York.
-        BackupInfo[] backups =
-        [
-            Make("2026-01-31T23:30:00Z", hex: "0001"),
-            Make("2026-01-20T12:00:00Z", hex: "0002"),
-            Make("2026-02-10T12:00:00Z", hex: "0003"),
-        ];
+        var backups = Series(
+            "2026-01-31T23:30:00Z",
+            "2026-01-20T12:00:00Z",
+            "2026-02-10T12:00:00Z");
         var policy = new RetentionPolicy { KeepMonthly = 2 };
 
-        Assert.Equal(["0003", "0002"], Evaluate(backups, policy, Berlin).Kept.Select(d => Hex(d.Backup)));
-        Assert.Equal(["0003", "0001"], Evaluate(backups, policy, TimeZoneInfo.Utc).Kept.Select(d => Hex(d.Backup)));
-        Assert.Equal(["0003", "0001"], Evaluate(backups, policy, NewYork).Kept.Select(d => Hex(d.Backup)));
+        Assert.Equal(["0003", "0002"], KeptHexes(Evaluate(backups, policy, Berlin)));
+        Assert.Equal(["0003", "0001"], KeptHexes(Evaluate(backups, policy, TimeZoneInfo.Utc)));
+        Assert.Equal(["0003", "0001"], KeptHexes(Evaluate(backups, policy, NewYork)));
     }
 
     [Fact]
@@ -219,52 +209,46 @@ public class RetentionEvaluatorTests
     {
         // Berlin leaves summer time on 2026-10-25: 00:30 CEST (22:30Z the day before) and 23:30 CET
         // (22:30Z) are both on October 25, 25 hours apart. In UTC they are two days.
-        BackupInfo[] backups =
-        [
-            Make("2026-10-23T21:30:00Z", hex: "0001"), // 23:30 CEST Oct 23
-            Make("2026-10-24T22:30:00Z", hex: "0002"), // 00:30 CEST Oct 25
-            Make("2026-10-25T22:30:00Z", hex: "0003"), // 23:30 CET Oct 25
-        ];
+        var backups = Series(
+            "2026-10-23T21:30:00Z", // 23:30 CEST Oct 23
+            "2026-10-24T22:30:00Z", // 00:30 CEST Oct 25
+            "2026-10-25T22:30:00Z"); // 23:30 CET Oct 25
         var policy = new RetentionPolicy { KeepDaily = 2 };
 
         var berlin = Evaluate(backups, policy, Berlin);
-        Assert.Equal(["0003", "0001"], berlin.Kept.Select(d => Hex(d.Backup)));
-        Assert.Equal(["2026-10-25", "2026-10-23"], berlin.Kept.Select(d => d.Reasons.Single(r => r.Rule == RetentionRule.KeepDaily).Detail));
+        Assert.Equal(["0003", "0001"], KeptHexes(berlin));
+        Assert.Equal(["2026-10-25", "2026-10-23"], Buckets(berlin, RetentionRule.KeepDaily));
 
-        Assert.Equal(["0003", "0002"], Evaluate(backups, policy, TimeZoneInfo.Utc).Kept.Select(d => Hex(d.Backup)));
+        Assert.Equal(["0003", "0002"], KeptHexes(Evaluate(backups, policy, TimeZoneInfo.Utc)));
     }
 
     [Fact]
     public void The_23_hour_day_when_dst_starts_is_one_day()
     {
         // New York springs forward on 2026-03-08: 00:30 EST is 05:30Z, 23:30 EDT is 03:30Z the next UTC day.
-        BackupInfo[] backups =
-        [
-            Make("2026-03-08T05:30:00Z", hex: "0001"), // 00:30 EST Mar 8
-            Make("2026-03-08T07:30:00Z", hex: "0002"), // 03:30 EDT Mar 8 (02:00-03:00 does not exist)
-            Make("2026-03-09T03:30:00Z", hex: "0003"), // 23:30 EDT Mar 8
-            Make("2026-03-09T04:30:00Z", hex: "0004"), // 00:30 EDT Mar 9
-        ];
+        var backups = Series(
+            "2026-03-08T05:30:00Z", // 00:30 EST Mar 8
+            "2026-03-08T07:30:00Z", // 03:30 EDT Mar 8 (02:00-03:00 does not exist)
+            "2026-03-09T03:30:00Z", // 23:30 EDT Mar 8
+            "2026-03-09T04:30:00Z"); // 00:30 EDT Mar 9
         var policy = new RetentionPolicy { KeepDaily = 2 };
 
         var newYork = Evaluate(backups, policy, NewYork);
-        Assert.Equal(["0004", "0003"], newYork.Kept.Select(d => Hex(d.Backup)));
-        Assert.Equal(["2026-03-09", "2026-03-08"], newYork.Kept.Select(d => d.Reasons.Single(r => r.Rule == RetentionRule.KeepDaily).Detail));
+        Assert.Equal(["0004", "0003"], KeptHexes(newYork));
+        Assert.Equal(["2026-03-09", "2026-03-08"], Buckets(newYork, RetentionRule.KeepDaily));
     }
 
     [Fact]
     public void Week_buckets_follow_the_time_zone_at_the_week_boundary()
     {
         // Sunday 2026-03-01 23:30 in New York is Monday 04:30Z: another ISO week in UTC.
-        BackupInfo[] backups =
-        [
-            Make("2026-03-02T04:30:00Z", hex: "0001"),
-            Make("2026-03-01T12:00:00Z", hex: "0002"),
-            Make("2026-02-20T12:00:00Z", hex: "0003"), // Friday of W08 everywhere
-        ];
+        var backups = Series(
+            "2026-03-02T04:30:00Z",
+            "2026-03-01T12:00:00Z",
+            "2026-02-20T12:00:00Z"); // Friday of W08 everywhere
         var policy = new RetentionPolicy { KeepWeekly = 2 };
 
-        Assert.Equal(["0001", "0002"], Evaluate(backups, policy, TimeZoneInfo.Utc).Kept.Select(d => Hex(d.Backup)));
+        Assert.Equal(["0001", "0002"], KeptHexes(Evaluate(backups, policy, TimeZoneInfo.Utc)));
         Assert.Equal(["0001", "0003"], Evaluate(backups, policy, NewYork).Kept.Where(d => d.KeptBy(RetentionRule.KeepWeekly)).Select(d => Hex(d.Backup)));
     }
 
@@ -279,7 +263,7 @@ public class RetentionEvaluatorTests
         var forward = Evaluate([first, second, older], policy);
         var backward = Evaluate([older, second, first], policy);
 
-        Assert.Equal(["00ff", "0011"], forward.Kept.Select(d => Hex(d.Backup)));
+        Assert.Equal(["00ff", "0011"], KeptHexes(forward));
         Assert.Equal(forward.Decisions.Select(d => d.ToString()), backward.Decisions.Select(d => d.ToString()));
     }
 
@@ -320,7 +304,7 @@ public class RetentionEvaluatorTests
 
         var evaluation = Evaluate(backups, new RetentionPolicy { KeepLast = 1 });
 
-        Assert.Equal(["0002", "0003"], evaluation.Kept.Select(d => Hex(d.Backup)));
+        Assert.Equal(["0002", "0003"], KeptHexes(evaluation));
     }
 
     [Fact]
@@ -360,7 +344,7 @@ public class RetentionEvaluatorTests
 
         var evaluation = RetentionEvaluator.Evaluate([backup, unspecified], new RetentionPolicy { RetentionDays = 1 }, nowLocal, TimeZoneInfo.Utc);
 
-        Assert.Equal(["0001"], evaluation.Kept.Select(d => Hex(d.Backup)));
+        Assert.Equal(["0001"], KeptHexes(evaluation));
     }
 
     [Fact]
@@ -383,6 +367,15 @@ public class RetentionEvaluatorTests
     private static string Day(BackupInfo backup) => backup.StartedAt.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
 
     private static string Hex(BackupInfo backup) => backup.Id[^4..];
+
+    /// <summary>Succeeded backups of "shop" started at these times, with ids ending 0001, 0002, ... in order.</summary>
+    private static BackupInfo[] Series(params string[] startedUtc)
+        => startedUtc.Select((started, i) => Make(started, hex: (i + 1).ToString("x4", System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+
+    private static List<string> KeptHexes(RetentionEvaluation evaluation) => evaluation.Kept.Select(d => Hex(d.Backup)).ToList();
+
+    private static List<string> Buckets(RetentionEvaluation evaluation, RetentionRule rule)
+        => evaluation.Kept.Select(d => d.Reasons.Single(r => r.Rule == rule).Detail).ToList();
 
     private static List<string> KeptDays(RetentionEvaluation evaluation) => evaluation.Kept.Select(d => Day(d.Backup)).ToList();
 }
