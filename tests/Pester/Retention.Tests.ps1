@@ -181,6 +181,31 @@ Remove-PgBackupExpired -Repository '$repo' -KeepLast 3 -WhatIf
         "$($info[0].MessageData)" | Should -BeLike 'No backups were piped in*'
     }
 
+    It 'buckets days in the local time zone, or in UTC with -Utc' {
+        # 02:00Z on Mar 2 is still Mar 1 in New York (EST, UTC-5): there it shares a day with 12:00Z on Mar 1.
+        foreach ($name in 'local', 'utc') {
+            $folder = Join-Path $repo $name
+            $null = New-Item -ItemType Directory -Path $folder
+            $null = New-SyntheticBackup -Repository $folder -StartedAt ([datetime]'2026-03-02T02:00:00') -Hex '000a'
+            $null = New-SyntheticBackup -Repository $folder -StartedAt ([datetime]'2026-03-01T12:00:00') -Hex '000b'
+            $null = New-SyntheticBackup -Repository $folder -StartedAt ([datetime]'2026-02-28T12:00:00') -Hex '000c'
+        }
+        $previousTz = $env:TZ
+        $env:TZ = 'America/New_York'
+        try {
+            $result = Invoke-FreshPwsh -Script @"
+`$ErrorActionPreference = 'Stop'
+Import-Module '$script:ModulePath'
+[TimeZoneInfo]::Local.Id
+(Remove-PgBackupExpired -Repository '$(Join-Path $repo 'local')' -KeepDaily 2 -PassThru).Id
+(Remove-PgBackupExpired -Repository '$(Join-Path $repo 'utc')' -KeepDaily 2 -Utc -PassThru).Id
+"@
+        }
+        finally { $env:TZ = $previousTz }
+        $result.ExitCode | Should -Be 0 -Because ($result.Output -join "`n")
+        $result.Output | Should -Be @('America/New_York', 'shop_20260301T120000Z_000b', 'shop_20260228T120000Z_000c')
+    }
+
     It 'always keeps the newest succeeded backup when everything is older than the cut-off' {
         $old = [datetime]::UtcNow.AddDays(-100)
         $null = New-SyntheticBackup -Repository $repo -StartedAt $old -Hex '0001'
