@@ -100,6 +100,33 @@ public abstract class RetentionServiceContract
     }
 
     [Fact]
+    public async Task Cancelling_stops_between_backups_and_never_splits_a_pair()
+    {
+        var repository = await CreateRepositoryAsync();
+        var written = await SixtyDayScenario.WriteAsync(repository);
+        using var cancellation = new CancellationTokenSource();
+        var asked = 0;
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => new RetentionService(clock: new FixedClock(SixtyDayScenario.Now)).RunAsync(
+            new RetentionRequest { Repository = repository, Policy = new RetentionPolicy { KeepLast = 1 }, TimeZone = TimeZoneInfo.Utc },
+            (_, _) =>
+            {
+                // Ctrl+C while the second removal is being confirmed.
+                if (++asked == 2)
+                {
+                    cancellation.Cancel();
+                }
+
+                return true;
+            },
+            cancellation.Token));
+
+        var survivors = await ListAsync(repository);
+        Assert.InRange(survivors.Count, written.Count - 2, written.Count - 1);
+        await AssertNoArtifactWithoutManifestAsync(repository, survivors);
+    }
+
+    [Fact]
     public async Task Piped_backups_are_evaluated_alone_and_nothing_else_is_touched()
     {
         var repository = await CreateRepositoryAsync();
