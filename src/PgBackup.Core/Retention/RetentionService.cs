@@ -120,7 +120,7 @@ public sealed class RetentionService(IOperationLog? log = null, TimeProvider? cl
 
         if (request.IncludeIncomplete)
         {
-            await RemoveIncompleteAsync(repository, backups, nowUtc, confirm, result, cancellationToken).ConfigureAwait(false);
+            await RemoveIncompleteAsync(repository, backups, nowUtc, request.DatabasePatterns, confirm, result, cancellationToken).ConfigureAwait(false);
         }
 
         return result;
@@ -164,7 +164,14 @@ public sealed class RetentionService(IOperationLog? log = null, TimeProvider? cl
         }
     }
 
-    private async Task RemoveIncompleteAsync(IBackupRepository repository, IReadOnlyList<BackupInfo> backups, DateTime nowUtc, ConfirmRemoval confirm, RetentionResult result, CancellationToken cancellationToken)
+    private async Task RemoveIncompleteAsync(
+        IBackupRepository repository,
+        IReadOnlyList<BackupInfo> backups,
+        DateTime nowUtc,
+        IReadOnlyList<string> databasePatterns,
+        ConfirmRemoval confirm,
+        RetentionResult result,
+        CancellationToken cancellationToken)
     {
         var listing = new List<RepositoryObject>();
         await foreach (var item in repository.ListAsync(string.Empty, cancellationToken).ConfigureAwait(false))
@@ -172,7 +179,7 @@ public sealed class RetentionService(IOperationLog? log = null, TimeProvider? cl
             listing.Add(item);
         }
 
-        foreach (var leftover in IncompleteArtifacts.Find(listing, backups, nowUtc))
+        foreach (var leftover in IncompleteArtifacts.Find(listing, backups, nowUtc, databasePatterns))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var target = string.Create(CultureInfo.InvariantCulture,

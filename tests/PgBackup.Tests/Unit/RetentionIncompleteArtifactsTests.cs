@@ -73,5 +73,22 @@ public class RetentionIncompleteArtifactsTests
         ];
 
         Assert.Equal(2, IncompleteArtifacts.Find(listing, [], Now).Count);
+        Assert.Equal(["2026/03/02/my%20db%22x_20260302T010000Z_00ab.dump.partial"], IncompleteArtifacts.Find(listing, [], Now, ["my db\"*"]).Select(item => item.Key));
+        Assert.Equal(["2026/03/02/bücher_20260302T010000Z_00cd.sql.gz"], IncompleteArtifacts.Find(listing, [], Now, ["BÜCHER"]).Select(item => item.Key));
+    }
+
+    [Fact]
+    public void Database_patterns_limit_which_leftovers_are_found()
+    {
+        RepositoryObject[] listing =
+        [
+            new("2026/03/02/shop_20260302T010000Z_0001.dump.partial", 1, TwoDaysAgo),
+            new("2026/03/02/crm_20260302T010000Z_0002.dump.partial", 1, TwoDaysAgo),
+            new("2026/03/02/shop_eu_20260302T010000Z_0003.dump", 1, TwoDaysAgo),
+        ];
+
+        Assert.Equal(["2026/03/02/shop_20260302T010000Z_0001.dump.partial"], IncompleteArtifacts.Find(listing, [], Now, ["shop"]).Select(item => item.Key));
+        Assert.Equal(2, IncompleteArtifacts.Find(listing, [], Now, ["shop*"]).Count);
+        Assert.Equal(3, IncompleteArtifacts.Find(listing, [], Now, []).Count);
     }
 }
