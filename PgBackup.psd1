@@ -12,6 +12,7 @@
     CmdletsToExport      = @(
         'New-PgBackup'
         'Get-PgBackupInfo'
+        'Remove-PgBackupExpired'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

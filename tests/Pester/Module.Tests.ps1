@@ -16,7 +16,7 @@ Import-Module '$script:ModulePath'
         $manifest = Import-PowerShellDataFile $script:ModulePath
         $result.Output[0] | Should -Be (($manifest.CmdletsToExport | Sort-Object) -join ',')
         $result.Output[1] | Should -Be 'PgBackup.BackupInfo'
-        $result.Output[2] | Should -Be 'PgBackup.BackupInfo'
+        $result.Output[2] | Should -Be 'PgBackup.BackupInfo,PgBackup.BackupSummary'
     }
 
     It 'declares PowerShell 7.4, Core edition, and exports no functions' {

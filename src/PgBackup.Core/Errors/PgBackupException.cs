@@ -88,3 +88,6 @@ public sealed class RestoreFailedException(string message, object? target = null
 
 public sealed class BackupNotRestorableException(string message, object? target = null)
     : PgBackupException("BackupNotRestorable", FailureCategory.InvalidArgument, message, target);
+
+public sealed class InvalidRetentionPolicyException(string message, object? target = null)
+    : PgBackupException("InvalidRetentionPolicy", FailureCategory.InvalidArgument, message, target);

@@ -9,24 +9,41 @@ namespace PgBackup.Commands;
 /// <para type="synopsis">Lists the backups in a repository, newest first, from their manifests.</para>
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "PgBackupInfo", DefaultParameterSetName = RepositorySet)]
-[OutputType(typeof(BackupInfo))]
+[OutputType(typeof(BackupInfo), ParameterSetName = [RepositorySet, PathSet])]
+[OutputType(typeof(BackupSummary), ParameterSetName = [SummarySet])]
 public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
 {
     private const string RepositorySet = "Repository";
     private const string PathSet = "Path";
+    private const string SummarySet = "Summary";
 
     [Parameter(Position = 0, ParameterSetName = RepositorySet)]
+    [Parameter(Position = 0, ParameterSetName = SummarySet)]
     [Alias("Destination")]
     [ValidateNotNullOrEmpty]
     public string? Repository { get; set; }
 
     [Parameter(ParameterSetName = RepositorySet)]
+    [Parameter(ParameterSetName = SummarySet)]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[]? Database { get; set; }
 
     [Parameter(ParameterSetName = RepositorySet)]
     public SwitchParameter Latest { get; set; }
+
+    /// <summary>Only backups started at or after this time (a local time unless it says otherwise).</summary>
+    [Parameter(ParameterSetName = RepositorySet)]
+    [Parameter(ParameterSetName = SummarySet)]
+    public DateTime? Since { get; set; }
+
+    [Parameter(ParameterSetName = RepositorySet)]
+    [Parameter(ParameterSetName = SummarySet)]
+    public BackupStatus? Status { get; set; }
+
+    /// <summary>One PgBackup.BackupSummary per database (count, success rate, size, last success...) instead of each backup.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = SummarySet)]
+    public SwitchParameter Summary { get; set; }
 
     /// <summary>A manifest (or artifact) path or URI.</summary>
     [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -56,8 +73,18 @@ public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
 
         var repository = OpenRepository(Repository);
         var backups = await new BackupCatalog(repository, CreateLog()).ListAsync(
-            new CatalogQuery { DatabasePatterns = Database ?? [], LatestOnly = Latest.IsPresent },
+            new CatalogQuery { DatabasePatterns = Database ?? [], LatestOnly = Latest.IsPresent, Since = Since, Status = Status },
             CancellationToken).ConfigureAwait(false);
+        if (Summary.IsPresent)
+        {
+            foreach (var summary in BackupSummaries.Summarize(backups))
+            {
+                Emit(summary);
+            }
+
+            return;
+        }
+
         foreach (var backup in backups)
         {
             Emit(backup);

@@ -1,0 +1,205 @@
+using System.Globalization;
+using PgBackup.Catalog;
+using PgBackup.Diagnostics;
+using PgBackup.Errors;
+using PgBackup.Storage;
+
+namespace PgBackup.Retention;
+
+/// <summary>Asks whether one removal may go ahead (the cmdlet answers with ShouldProcess, so -WhatIf and -Confirm work).</summary>
+/// <param name="target">What would be removed, as shown to the user.</param>
+/// <param name="action">Why, as shown to the user.</param>
+public delegate bool ConfirmRemoval(string target, string action);
+
+/// <summary>What to expire, where, and by which policy.</summary>
+public sealed record RetentionRequest
+{
+    public required IBackupRepository Repository { get; init; }
+
+    public required RetentionPolicy Policy { get; init; }
+
+    /// <summary>Where calendar days, weeks and months begin. Default: this machine's time zone.</summary>
+    public TimeZoneInfo TimeZone { get; init; } = TimeZoneInfo.Local;
+
+    /// <summary>Wildcards on the database name when listing the repository; empty means every database.</summary>
+    public IReadOnlyList<string> DatabasePatterns { get; init; } = [];
+
+    /// <summary>
+    /// When set, evaluate exactly these backups (from the pipeline) instead of listing the repository.
+    /// Safe: the newest Succeeded backup among them is kept, and nothing outside them is touched,
+    /// so the repository always keeps its newest Succeeded backup of each database.
+    /// </summary>
+    public IReadOnlyList<BackupInfo>? Backups { get; init; }
+
+    /// <summary>Also remove leftovers of backups that never committed, once older than <see cref="IncompleteArtifacts.MinimumAge"/>.</summary>
+    public bool IncludeIncomplete { get; init; }
+}
+
+/// <summary>What a retention run did in one repository.</summary>
+public sealed class RetentionResult
+{
+    public required string Repository { get; init; }
+
+    public required RetentionEvaluation Evaluation { get; init; }
+
+    /// <summary>Expired backups whose manifest (and artifact) were removed, oldest first.</summary>
+    public List<BackupInfo> Removed { get; } = [];
+
+    /// <summary>Incomplete leftovers removed (with -IncludeIncomplete).</summary>
+    public List<RepositoryObject> RemovedIncomplete { get; } = [];
+
+    /// <summary>Expired backups or leftovers not removed because the confirmation said no (-WhatIf, -Confirm).</summary>
+    public int Declined { get; set; }
+
+    /// <summary>Bytes of the removed artifacts and leftovers.</summary>
+    public long BytesFreed { get; set; }
+
+    /// <summary>Removals that failed; each is reported, the others still went ahead.</summary>
+    public List<PgBackupException> Failures { get; } = [];
+
+    public int RemovedCount => Removed.Count + RemovedIncomplete.Count;
+
+    /// <summary>One line for the information stream: count and bytes freed, always.</summary>
+    public string Describe()
+    {
+        var text = string.Create(CultureInfo.InvariantCulture,
+            $"Removed {Removed.Count} expired backup(s) from {Repository}, freeing {BytesFreed} bytes ({ByteSize.Format(BytesFreed)}); kept {Evaluation.Kept.Count()}.");
+        if (RemovedIncomplete.Count > 0)
+        {
+            text += string.Create(CultureInfo.InvariantCulture, $" Removed {RemovedIncomplete.Count} incomplete leftover(s).");
+        }
+
+        if (Declined > 0)
+        {
+            text += string.Create(CultureInfo.InvariantCulture, $" {Declined} removal(s) not confirmed (-WhatIf or -Confirm) were skipped.");
+        }
+
+        if (Failures.Count > 0)
+        {
+            text += string.Create(CultureInfo.InvariantCulture, $" {Failures.Count} removal(s) failed.");
+        }
+
+        return text;
+    }
+}
+
+/// <summary>
+/// Applies a retention policy to a repository through <see cref="IBackupRepository"/> only, so it
+/// behaves the same on every store. Touches nothing but backups with a manifest of ours (and, when
+/// asked, day-old leftovers named in our layout).
+/// </summary>
+public sealed class RetentionService(IOperationLog? log = null, TimeProvider? clock = null)
+{
+    private readonly IOperationLog _log = log ?? NullOperationLog.Instance;
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+
+    public async Task<RetentionResult> RunAsync(RetentionRequest request, ConfirmRemoval confirm, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(confirm);
+        request.Policy.Validate();
+
+        var repository = request.Repository;
+        var nowUtc = _clock.GetUtcNow().UtcDateTime;
+        var backups = request.Backups
+            ?? await new BackupCatalog(repository, _log).ListAsync(new CatalogQuery { DatabasePatterns = request.DatabasePatterns }, cancellationToken).ConfigureAwait(false);
+
+        var evaluation = RetentionEvaluator.Evaluate(backups, request.Policy, nowUtc, request.TimeZone);
+        var result = new RetentionResult { Repository = repository.Location, Evaluation = evaluation };
+        _log.Verbose($"Policy {request.Policy} in {request.TimeZone.Id}: {evaluation.Decisions.Count} backup(s), {evaluation.Expired.Count()} expired.");
+        foreach (var kept in evaluation.Kept)
+        {
+            _log.Verbose($"Keeping {kept.Backup.Id}: {string.Join(", ", kept.Reasons)}.");
+        }
+
+        foreach (var expired in evaluation.Expired.Select(decision => decision.Backup).Reverse())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            await RemoveBackupAsync(repository, expired, request.Policy, confirm, result, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (request.IncludeIncomplete)
+        {
+            await RemoveIncompleteAsync(repository, backups, nowUtc, request.DatabasePatterns, confirm, result, cancellationToken).ConfigureAwait(false);
+        }
+
+        return result;
+    }
+
+    private async Task RemoveBackupAsync(IBackupRepository repository, BackupInfo backup, RetentionPolicy policy, ConfirmRemoval confirm, RetentionResult result, CancellationToken cancellationToken)
+    {
+        var target = string.Create(CultureInfo.InvariantCulture,
+            $"{backup.Id} ({backup.Database}, {backup.Status}, started {backup.StartedAt:yyyy-MM-dd HH:mm:ss}Z, {ByteSize.Format(backup.SizeBytes)}) at {backup.ManifestLocation}");
+        if (!confirm(target, $"Remove expired backup (no rule of \"{policy}\" keeps it)"))
+        {
+            result.Declined++;
+            return;
+        }
+
+        try
+        {
+            // Piped objects may be stale: another run may have removed the backup already.
+            if (!await repository.ExistsAsync(backup.ManifestKey, cancellationToken).ConfigureAwait(false))
+            {
+                _log.Warning($"{backup.ManifestLocation} is already gone; skipping {backup.Id}.");
+                return;
+            }
+
+            // Manifest first: if we stop half-way, what is left is an artifact without a manifest
+            // (an incomplete leftover, cleaned by -IncludeIncomplete), never a listed backup without its file.
+            await repository.DeleteAsync(backup.ManifestKey, cancellationToken).ConfigureAwait(false);
+            if (backup.ArtifactKey is { } artifactKey)
+            {
+                // Not cancellable: the pair is removed together once the manifest is gone.
+                await repository.DeleteAsync(artifactKey, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            result.Removed.Add(backup);
+            result.BytesFreed += backup.ArtifactKey is null ? 0 : backup.SizeBytes;
+            _log.Verbose($"Removed {backup.Id}.");
+        }
+        catch (PgBackupException ex)
+        {
+            result.Failures.Add(ex);
+        }
+    }
+
+    private async Task RemoveIncompleteAsync(
+        IBackupRepository repository,
+        IReadOnlyList<BackupInfo> backups,
+        DateTime nowUtc,
+        IReadOnlyList<string> databasePatterns,
+        ConfirmRemoval confirm,
+        RetentionResult result,
+        CancellationToken cancellationToken)
+    {
+        var listing = new List<RepositoryObject>();
+        await foreach (var item in repository.ListAsync(string.Empty, cancellationToken).ConfigureAwait(false))
+        {
+            listing.Add(item);
+        }
+
+        foreach (var leftover in IncompleteArtifacts.Find(listing, backups, nowUtc, databasePatterns))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var target = string.Create(CultureInfo.InvariantCulture,
+                $"{repository.GetObjectLocation(leftover.Key)} ({ByteSize.Format(leftover.Size)}, last written {leftover.LastModifiedUtc:yyyy-MM-dd HH:mm:ss}Z)");
+            if (!confirm(target, "Remove incomplete backup (no manifest, older than 24 hours)"))
+            {
+                result.Declined++;
+                continue;
+            }
+
+            try
+            {
+                await repository.DeleteAsync(leftover.Key, cancellationToken).ConfigureAwait(false);
+                result.RemovedIncomplete.Add(leftover);
+                result.BytesFreed += leftover.Size;
+            }
+            catch (PgBackupException ex)
+            {
+                result.Failures.Add(ex);
+            }
+        }
+    }
+}
