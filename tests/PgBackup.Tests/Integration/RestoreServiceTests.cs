@@ -31,6 +31,29 @@ public sealed class RestoreServiceTests(PostgresFixture fixture) : IDisposable
         return (source, backup, repository);
     }
 
+    private async Task<(BackupInfo Backup, IBackupRepository Repository)> SlowBackupAsync()
+    {
+        var source = PostgresFixture.UniqueName("slow_src");
+        await CreateSlowToRestoreAsync(fixture.Cluster, source);
+        return await BackupAsync(fixture, source, _repository.Path);
+    }
+
+    /// <summary>An existing database with other data, and the server's state, to prove a failed restore changed nothing.</summary>
+    private async Task<LiveTarget> LiveTargetAsync(string prefix)
+    {
+        var name = PostgresFixture.UniqueName(prefix);
+        await CreateOtherDataAsync(fixture.Cluster, name);
+        return new LiveTarget(name, await SnapshotAsync(fixture.Cluster, name), await DatabasesAsync(fixture.Cluster));
+    }
+
+    private async Task AssertUntouchedAsync(LiveTarget target)
+    {
+        Assert.Equal(target.Snapshot, await SnapshotAsync(fixture.Cluster, target.Name));
+        Assert.Equal(target.DatabasesBefore, await DatabasesAsync(fixture.Cluster));
+    }
+
+    private sealed record LiveTarget(string Name, string Snapshot, IReadOnlyList<string> DatabasesBefore);
+
     [Theory]
     [InlineData(BackupFormat.Custom, BackupCompression.Gzip)]
     [InlineData(BackupFormat.Plain, BackupCompression.Gzip)]
@@ -117,21 +140,17 @@ public sealed class RestoreServiceTests(PostgresFixture fixture) : IDisposable
     {
         var (_, backup, repository) = await NorthwindBackupAsync();
         var corrupt = await CorruptBodyKeepingChecksumAsync(backup, repository);
-        var target = PostgresFixture.UniqueName("nw_keep");
-        await CreateOtherDataAsync(fixture.Cluster, target);
-        var before = await SnapshotAsync(fixture.Cluster, target);
-        var databasesBefore = await DatabasesAsync(fixture.Cluster);
+        var target = await LiveTargetAsync("nw_keep");
         var log = new RecordingLog();
 
-        var error = await Assert.ThrowsAsync<RestoreFailedException>(() => new RestoreService(log: log).RunAsync(Request(corrupt, repository, target), CancellationToken.None));
+        var error = await Assert.ThrowsAsync<RestoreFailedException>(() => new RestoreService(log: log).RunAsync(Request(corrupt, repository, target.Name), CancellationToken.None));
 
         Assert.Equal("RestoreFailed", error.ErrorId);
         Assert.Contains("pg_restore failed", error.Message, StringComparison.Ordinal);
-        Assert.Contains($"\"{target}\" was not changed", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"\"{target.Name}\" was not changed", error.Message, StringComparison.Ordinal);
         // It did get past the checksum and into a staging database before failing.
         Assert.Contains(log.Messages, m => m.StartsWith("Creating database", StringComparison.Ordinal) && m.Contains(RestoreNaming.StagingMarker, StringComparison.Ordinal));
-        Assert.Equal(before, await SnapshotAsync(fixture.Cluster, target));
-        Assert.Equal(databasesBefore, await DatabasesAsync(fixture.Cluster));
+        await AssertUntouchedAsync(target);
     }
 
     [Fact]
@@ -141,71 +160,53 @@ public sealed class RestoreServiceTests(PostgresFixture fixture) : IDisposable
         var bytes = await File.ReadAllBytesAsync(backup.Location!);
         bytes[^10] ^= 0xFF;
         await File.WriteAllBytesAsync(backup.Location!, bytes);
-        var existing = PostgresFixture.UniqueName("nw_chk");
-        await CreateOtherDataAsync(fixture.Cluster, existing);
-        var before = await SnapshotAsync(fixture.Cluster, existing);
-        var databasesBefore = await DatabasesAsync(fixture.Cluster);
+        var existing = await LiveTargetAsync("nw_chk");
         var log = new RecordingLog();
 
-        var replace = await Assert.ThrowsAsync<BackupCorruptException>(() => new RestoreService(log: log).RunAsync(Request(backup, repository, existing), CancellationToken.None));
+        var replace = await Assert.ThrowsAsync<BackupCorruptException>(() => new RestoreService(log: log).RunAsync(Request(backup, repository, existing.Name), CancellationToken.None));
         var create = await Assert.ThrowsAsync<BackupCorruptException>(() => new RestoreService(log: log).RunAsync(Request(backup, repository, PostgresFixture.UniqueName("nw_none")), CancellationToken.None));
 
         Assert.Equal("BackupCorrupt", replace.ErrorId);
         Assert.Equal("BackupCorrupt", create.ErrorId);
         Assert.DoesNotContain(log.Messages, m => m.StartsWith("Creating database", StringComparison.Ordinal));
-        Assert.Equal(databasesBefore, await DatabasesAsync(fixture.Cluster));
-        Assert.Equal(before, await SnapshotAsync(fixture.Cluster, existing));
+        await AssertUntouchedAsync(existing);
     }
 
     [Fact]
     public async Task A_killed_pg_restore_leaves_the_target_as_it_was_and_no_staging_database()
     {
-        var source = PostgresFixture.UniqueName("slow_src");
-        await CreateSlowToRestoreAsync(fixture.Cluster, source);
-        var (backup, repository) = await BackupAsync(fixture, source, _repository.Path);
-        var target = PostgresFixture.UniqueName("slow_live");
-        await CreateOtherDataAsync(fixture.Cluster, target);
-        var before = await SnapshotAsync(fixture.Cluster, target);
-        var databasesBefore = await DatabasesAsync(fixture.Cluster);
+        var (backup, repository) = await SlowBackupAsync();
+        var target = await LiveTargetAsync("slow_live");
 
-        var restore = new RestoreService().RunAsync(Request(backup, repository, target), CancellationToken.None);
+        var restore = new RestoreService().RunAsync(Request(backup, repository, target.Name), CancellationToken.None);
         var staging = await WaitForSleepingRestoreAsync(fixture.Cluster);
-        Assert.StartsWith(target + RestoreNaming.StagingMarker, staging, StringComparison.Ordinal);
+        Assert.StartsWith(target.Name + RestoreNaming.StagingMarker, staging, StringComparison.Ordinal);
         Assert.Equal(1, KillPgRestoreFor(staging));
 
         var error = await Assert.ThrowsAsync<RestoreFailedException>(() => restore);
         Assert.Contains("pg_restore failed", error.Message, StringComparison.Ordinal);
-        Assert.Equal(before, await SnapshotAsync(fixture.Cluster, target));
-        Assert.Equal(databasesBefore, await DatabasesAsync(fixture.Cluster));
+        await AssertUntouchedAsync(target);
     }
 
     [Fact]
     public async Task Cancelling_a_replace_midway_drops_the_staging_database_and_leaves_the_target_as_it_was()
     {
-        var source = PostgresFixture.UniqueName("slow_src");
-        await CreateSlowToRestoreAsync(fixture.Cluster, source);
-        var (backup, repository) = await BackupAsync(fixture, source, _repository.Path);
-        var target = PostgresFixture.UniqueName("slow_cancel");
-        await CreateOtherDataAsync(fixture.Cluster, target);
-        var before = await SnapshotAsync(fixture.Cluster, target);
-        var databasesBefore = await DatabasesAsync(fixture.Cluster);
+        var (backup, repository) = await SlowBackupAsync();
+        var target = await LiveTargetAsync("slow_cancel");
         using var cancellation = new CancellationTokenSource();
 
-        var restore = new RestoreService().RunAsync(Request(backup, repository, target), cancellation.Token);
-        await WaitForSleepingRestoreAsync(fixture.Cluster);
+        var restore = new RestoreService().RunAsync(Request(backup, repository, target.Name), cancellation.Token);
+        Assert.StartsWith(target.Name + RestoreNaming.StagingMarker, await WaitForSleepingRestoreAsync(fixture.Cluster), StringComparison.Ordinal);
         await cancellation.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => restore);
-        Assert.Equal(before, await SnapshotAsync(fixture.Cluster, target));
-        Assert.Equal(databasesBefore, await DatabasesAsync(fixture.Cluster));
+        await AssertUntouchedAsync(target);
     }
 
     [Fact]
     public async Task Cancelling_a_restore_into_a_new_database_drops_that_database()
     {
-        var source = PostgresFixture.UniqueName("slow_src");
-        await CreateSlowToRestoreAsync(fixture.Cluster, source);
-        var (backup, repository) = await BackupAsync(fixture, source, _repository.Path);
+        var (backup, repository) = await SlowBackupAsync();
         var target = PostgresFixture.UniqueName("slow_new");
         var databasesBefore = await DatabasesAsync(fixture.Cluster);
         using var cancellation = new CancellationTokenSource();
