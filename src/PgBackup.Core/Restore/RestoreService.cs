@@ -194,8 +194,8 @@ public sealed class RestoreService
 
         var connection = request.Connection with { Database = database };
         var redactor = new SecretRedactor([connection.Password]);
-        var activity = $"Restoring {backup.Id} into \"{database}\"";
-        var fed = new Progress<long>(bytes => _progress?.Report(new OperationProgress(activity, $"{bytes:N0} bytes fed to {tool.Name}", bytes, null)));
+        // Bytes fed are pg_dump's output: the stored size is their total only when PgBackup did not compress them.
+        var fed = new RestoreProgress(_progress, $"Restoring {backup.Id} into \"{database}\"", tool.Name, backup.CompressionStage == "stream" ? null : backup.SizeBytes);
         PgRunOutcome outcome;
         if (jobs > 1)
         {
