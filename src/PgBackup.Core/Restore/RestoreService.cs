@@ -75,7 +75,9 @@ public sealed class RestoreService
         // Only what this run created is ever dropped: never the target of a "new" restore that
         // turned out to exist after all (CREATE DATABASE then fails and nothing is created).
         var restoreInto = plan.TargetExists ? plan.StagingDatabase! : plan.TargetDatabase;
-        var created = false;
+        // The staging name is ours by construction (random, checked free), so it is cleaned up even
+        // when Ctrl+C lands while CREATE DATABASE runs and we cannot tell whether it completed.
+        var created = plan.TargetExists;
         try
         {
             _log.Verbose($"Creating database \"{restoreInto}\" on {plan.Server}.");
