@@ -13,6 +13,7 @@
         'New-PgBackup'
         'Get-PgBackupInfo'
         'Remove-PgBackupExpired'
+        'Restore-PgBackup'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -169,9 +169,9 @@ Describe 'Get-PgBackupInfo' {
     It 'has the documented parameter surface' {
         $command = Get-Command Get-PgBackupInfo
         $own = $command.Parameters.Keys | Where-Object { $_ -notin [System.Management.Automation.PSCmdlet]::CommonParameters }
-        ($own | Sort-Object) -join ',' | Should -Be 'Database,Latest,Path,Repository'
+        ($own | Sort-Object) -join ',' | Should -Be 'Database,Latest,Path,Repository,Since,Status,Summary'
         $command.Parameters['Database'].Attributes.Where({ $_ -is [SupportsWildcards] }) | Should -Not -BeNullOrEmpty
-        $command.OutputType.Name | Should -Be 'PgBackup.BackupInfo'
+        ($command.OutputType.Name | Sort-Object) -join ',' | Should -Be 'PgBackup.BackupInfo,PgBackup.BackupSummary'
     }
 
     It 'lists every manifest newest first, failed attempts included' {

@@ -91,3 +91,10 @@ public sealed class BackupNotRestorableException(string message, object? target 
 
 public sealed class InvalidRetentionPolicyException(string message, object? target = null)
     : PgBackupException("InvalidRetentionPolicy", FailureCategory.InvalidArgument, message, target);
+
+public sealed class InvalidRestoreRequestException(string message, object? target = null)
+    : PgBackupException("InvalidRestoreRequest", FailureCategory.InvalidArgument, message, target);
+
+/// <summary>Replacing an existing database needs a confirmation that a non-interactive host cannot give (-Force gives it).</summary>
+public sealed class ReplaceNotConfirmedException(string message, object? target = null)
+    : PgBackupException("ReplaceNotConfirmed", FailureCategory.InvalidOperation, message, target);
