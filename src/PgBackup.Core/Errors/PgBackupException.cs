@@ -88,3 +88,12 @@ public sealed class RestoreFailedException(string message, object? target = null
 
 public sealed class BackupNotRestorableException(string message, object? target = null)
     : PgBackupException("BackupNotRestorable", FailureCategory.InvalidArgument, message, target);
+
+public sealed class RepositoryUnreachableException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("RepositoryUnreachable", FailureCategory.ConnectionError, message, target, inner);
+
+public sealed class RepositoryAccessDeniedException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("RepositoryAccessDenied", FailureCategory.PermissionDenied, message, target, inner);
+
+public sealed class InvalidRepositoryException(string message, object? target = null)
+    : PgBackupException("InvalidRepository", FailureCategory.InvalidArgument, message, target);
