@@ -28,6 +28,7 @@ public sealed class S3ArtifactUpload : IArtifactUpload
     private readonly ArtifactMetadata _metadata;
     private readonly int _partSize;
     private readonly SemaphoreSlim _bufferSlots;
+    private readonly SemaphoreSlim _uploadSlots;
     private readonly ConcurrentBag<byte[]> _freeBuffers = [];
     private readonly List<Task<PartETag>> _parts = [];
     private readonly CancellationTokenSource _abort = new();
@@ -47,8 +48,9 @@ public sealed class S3ArtifactUpload : IArtifactUpload
         _objectKey = repository.ObjectKey(key);
         _metadata = metadata;
         _partSize = partSize;
-        // One buffer fills while the others upload.
+        // One buffer fills while the others upload (or wait for an upload slot).
         _bufferSlots = new SemaphoreSlim(maxPartsInFlight + 1);
+        _uploadSlots = new SemaphoreSlim(maxPartsInFlight);
         _content = new PartStream(this);
     }
 
@@ -139,6 +141,7 @@ public sealed class S3ArtifactUpload : IArtifactUpload
         await AbortAsync().ConfigureAwait(false);
         _abort.Dispose();
         _bufferSlots.Dispose();
+        _uploadSlots.Dispose();
     }
 
     private string Location => _repository.GetObjectLocation(_key);
@@ -198,8 +201,11 @@ public sealed class S3ArtifactUpload : IArtifactUpload
 
     private async Task<PartETag> UploadPartAsync(int partNumber, byte[] buffer, int length)
     {
+        var holdsUploadSlot = false;
         try
         {
+            await _uploadSlots.WaitAsync(_abort.Token).ConfigureAwait(false);
+            holdsUploadSlot = true;
             var md5 = S3Repository.ContentMd5(buffer.AsSpan(0, length));
             for (var attempt = 1; ; attempt++)
             {
@@ -238,6 +244,11 @@ public sealed class S3ArtifactUpload : IArtifactUpload
         }
         finally
         {
+            if (holdsUploadSlot)
+            {
+                _uploadSlots.Release();
+            }
+
             _freeBuffers.Add(buffer);
             _bufferSlots.Release();
         }

@@ -21,16 +21,19 @@ public static class S3ClientFactory
             .FirstOrDefault(value => !string.IsNullOrWhiteSpace(value))?.Trim();
 
     public static string ResolveRegion(string? explicitRegion, string? endpoint, string repository)
+        => ResolveRegion(explicitRegion, endpoint, repository, string.IsNullOrWhiteSpace(explicitRegion) ? TryRegionFromSdkChain() : null);
+
+    /// <param name="regionFromChain">What the SDK chain (AWS_REGION, profile, instance metadata) found, if anything.</param>
+    internal static string ResolveRegion(string? explicitRegion, string? endpoint, string repository, string? regionFromChain)
     {
         if (!string.IsNullOrWhiteSpace(explicitRegion))
         {
             return explicitRegion.Trim();
         }
 
-        var fromChain = TryRegionFromSdkChain();
-        if (fromChain is not null)
+        if (regionFromChain is not null)
         {
-            return fromChain;
+            return regionFromChain;
         }
 
         return endpoint is not null
