@@ -27,20 +27,13 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         Assert.Equal(BackupStatus.Succeeded, backup.Status);
         Assert.Equal($"s3://{s3.Bucket}/{prefix}", backup.Repository);
         Assert.Equal($"s3://{s3.Bucket}/{prefix}/{backup.ArtifactKey}", backup.Location);
-        using var folder = new TempFolder("pgbackup-s3-download");
-        var dumpFile = Path.Combine(folder.Path, "northwind.dump");
-        var (sha256, size) = await S3Fixture.DownloadAsync(repository, backup.ArtifactKey!, dumpFile);
-        Assert.Equal(backup.Sha256, sha256);
-        Assert.Equal(backup.SizeBytes, size);
         Assert.Equal(backup.Sha256, s3.StoredFileSha256($"{prefix}/{backup.ArtifactKey}"));
 
         // Small enough for one part: a single PutObject, never a multipart upload.
         Assert.Empty(proxy.RequestsOf(S3Operation.CreateMultipartUpload));
         Assert.Contains(proxy.RequestsOf(S3Operation.PutObject), r => r.Key == $"{prefix}/{backup.ArtifactKey}");
 
-        var restored = PostgresFixture.UniqueName("s3_restored");
-        await S3TestDatabases.RestoreAsync(postgres.Cluster, dumpFile, restored);
-        Assert.Equal(await postgres.Cluster.RowCountsAsync(database), await postgres.Cluster.RowCountsAsync(restored));
+        await S3TestDatabases.AssertDownloadRestoresSameRowsAsync(postgres.Cluster, repository, backup);
     }
 
     [Fact]
@@ -103,9 +96,6 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         Assert.Single(proxy.RequestsOf(S3Operation.CompleteMultipartUpload));
         Assert.Empty(proxy.RequestsOf(S3Operation.AbortMultipartUpload));
 
-        var (sha256, size) = await S3Fixture.DownloadAsync(repository, backup.ArtifactKey!);
-        Assert.Equal(backup.Sha256, sha256);
-        Assert.Equal(backup.SizeBytes, size);
         Assert.Equal(backup.Sha256, s3.StoredFileSha256($"{prefix}/{backup.ArtifactKey}"));
 
         using var client = s3.DirectClient();
@@ -115,12 +105,7 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         var manifestHead = await client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = s3.Bucket, Key = $"{prefix}/{backup.ManifestKey}" });
         Assert.Equal(backup.Sha256, S3ObjectMetadata.Get(manifestHead.Metadata, S3ObjectMetadata.Sha256));
 
-        using var folder = new TempFolder("pgbackup-s3-download");
-        var dumpFile = Path.Combine(folder.Path, "large.dump");
-        Assert.Equal(backup.Sha256, (await S3Fixture.DownloadAsync(repository, backup.ArtifactKey!, dumpFile)).Sha256);
-        var restored = PostgresFixture.UniqueName("s3_large_restored");
-        await S3TestDatabases.RestoreAsync(postgres.Cluster, dumpFile, restored);
-        Assert.Equal(await postgres.Cluster.RowCountsAsync(database), await postgres.Cluster.RowCountsAsync(restored));
+        await S3TestDatabases.AssertDownloadRestoresSameRowsAsync(postgres.Cluster, repository, backup);
     }
 
     [Fact]

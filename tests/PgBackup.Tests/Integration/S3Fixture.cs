@@ -129,11 +129,22 @@ internal static class S3TestDatabases
         BackupType = "automated",
     };
 
-    /// <summary>Restores a custom-format dump file with plain pg_restore into a new database.</summary>
-    public static async Task RestoreAsync(PostgresCluster cluster, string dumpFile, string targetDatabase)
+    /// <summary>
+    /// Downloads the backup's artifact (checking size and SHA-256 against the backup), restores it
+    /// with plain pg_restore into a new database and checks every table has the source's row count.
+    /// </summary>
+    public static async Task AssertDownloadRestoresSameRowsAsync(PostgresCluster cluster, IBackupRepository repository, BackupInfo backup)
     {
-        await cluster.CreateDatabaseAsync(targetDatabase);
-        await ProcessRunner.RunAsync(cluster.Tool("pg_restore"), ["--no-owner", "--exit-on-error", "-h", cluster.SocketDirectory, "-p", cluster.Port.ToString(CultureInfo.InvariantCulture), "-U", PostgresCluster.Superuser, "-d", targetDatabase, dumpFile]);
+        using var folder = new TempFolder("pgbackup-s3-download");
+        var dumpFile = Path.Combine(folder.Path, "backup.dump");
+        var (sha256, size) = await S3Fixture.DownloadAsync(repository, backup.ArtifactKey!, dumpFile);
+        Assert.Equal(backup.Sha256, sha256);
+        Assert.Equal(backup.SizeBytes, size);
+
+        var restored = PostgresFixture.UniqueName("s3_restored");
+        await cluster.CreateDatabaseAsync(restored);
+        await ProcessRunner.RunAsync(cluster.Tool("pg_restore"), ["--no-owner", "--exit-on-error", "-h", cluster.SocketDirectory, "-p", cluster.Port.ToString(CultureInfo.InvariantCulture), "-U", PostgresCluster.Superuser, "-d", restored, dumpFile]);
+        Assert.Equal(await cluster.RowCountsAsync(backup.Database), await cluster.RowCountsAsync(restored));
     }
 
     private static async Task<string> CreateOnceAsync(PostgresCluster cluster, Dictionary<int, string> cache, string prefix, Func<string, Task> create)

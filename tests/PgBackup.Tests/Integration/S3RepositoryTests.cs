@@ -125,4 +125,37 @@ public sealed class S3RepositoryTests(PostgresFixture postgres, S3Fixture s3) : 
         await repository.DeleteAsync("2024/05/06/thing.json", CancellationToken.None);
         Assert.Empty(await s3.ListKeysAsync(prefix));
     }
+
+    [Fact]
+    public async Task Kms_encryption_and_the_key_id_go_on_the_multipart_upload_and_on_small_objects()
+    {
+        var prefix = S3Fixture.UniquePrefix("kms");
+        await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
+        using var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions
+        {
+            ServerSideEncryption = S3ServerSideEncryption.AwsKms,
+            KmsKeyId = "alias/pgbackup-tests",
+            PartSizeBytes = 5 * 1024 * 1024,
+        });
+        var content = new byte[(5 * 1024 * 1024) + 12345];
+        Random.Shared.NextBytes(content);
+
+        await using (var upload = await repository.BeginArtifactAsync("2024/07/08/kms.dump", new Storage.ArtifactMetadata("kms", DateTime.UtcNow, "manual", ToolInfo.Version), content.Length, CancellationToken.None))
+        {
+            await upload.Content.WriteAsync(content);
+            await upload.CommitAsync("unused", content.Length, CancellationToken.None);
+        }
+
+        await repository.WriteSmallObjectAsync("2024/07/08/note.json", "{}"u8.ToArray(), CancellationToken.None);
+
+        var create = Assert.Single(proxy.RequestsOf(S3Operation.CreateMultipartUpload));
+        var put = Assert.Single(proxy.RequestsOf(S3Operation.PutObject));
+        Assert.All(new[] { create, put }, r =>
+        {
+            Assert.Equal("aws:kms", r.Headers["x-amz-server-side-encryption"]);
+            Assert.Equal("alias/pgbackup-tests", r.Headers["x-amz-server-side-encryption-aws-kms-key-id"]);
+        });
+        Assert.Equal(2, proxy.RequestsOf(S3Operation.UploadPart).Count);
+        Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)).ToLowerInvariant(), (await S3Fixture.DownloadAsync(repository, "2024/07/08/kms.dump")).Sha256);
+    }
 }
