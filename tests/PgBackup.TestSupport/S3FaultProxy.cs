@@ -31,6 +31,9 @@ public enum S3Fault
 
     /// <summary>Reads the request, then resets the TCP connection without answering.</summary>
     ResetConnection,
+
+    /// <summary>Forwards the request, sends the status, headers and half the body, then resets the connection.</summary>
+    TruncateResponseBody,
 }
 
 /// <summary>One request as the proxy saw it (no Authorization header, no body).</summary>
@@ -372,6 +375,7 @@ public sealed class S3FaultProxy : IAsyncDisposable, IDisposable
         }
 
         using var response = await _forwarder.SendAsync(forward, HttpCompletionOption.ResponseContentRead, _stop.Token).ConfigureAwait(false);
+        recorded.Status = (int)response.StatusCode;
         var responseBody = await response.Content.ReadAsByteArrayAsync(_stop.Token).ConfigureAwait(false);
         var headers = response.Headers.Concat(response.Content.Headers)
             .Where(h => !HopByHopHeaders.Contains(h.Key))
@@ -382,8 +386,16 @@ public sealed class S3FaultProxy : IAsyncDisposable, IDisposable
             headers.Add(new("Content-Length", headLength.ToString(CultureInfo.InvariantCulture)));
         }
 
+        if (fault == S3Fault.TruncateResponseBody)
+        {
+            await WriteResponseAsync(stream, (int)response.StatusCode, headers, responseBody, request.Method, bodyBytesToSend: responseBody.Length / 2).ConfigureAwait(false);
+            recorded.Outcome = "truncated";
+            client.Client.LingerState = new LingerOption(true, 0);
+            client.Client.Close();
+            return false;
+        }
+
         await WriteResponseAsync(stream, (int)response.StatusCode, headers, responseBody, request.Method).ConfigureAwait(false);
-        recorded.Status = (int)response.StatusCode;
         recorded.Outcome = "forwarded";
         return true;
     }
@@ -403,7 +415,7 @@ public sealed class S3FaultProxy : IAsyncDisposable, IDisposable
         }
     }
 
-    private static async Task WriteResponseAsync(NetworkStream stream, int status, IEnumerable<KeyValuePair<string, string>> headers, byte[] body, string method)
+    private static async Task WriteResponseAsync(NetworkStream stream, int status, IEnumerable<KeyValuePair<string, string>> headers, byte[] body, string method, int? bodyBytesToSend = null)
     {
         var head = new StringBuilder();
         head.Append(CultureInfo.InvariantCulture, $"HTTP/1.1 {status} {ReasonPhrase(status)}\r\n");
@@ -421,7 +433,7 @@ public sealed class S3FaultProxy : IAsyncDisposable, IDisposable
         await stream.WriteAsync(Encoding.ASCII.GetBytes(head.ToString())).ConfigureAwait(false);
         if (method != "HEAD" && body.Length > 0)
         {
-            await stream.WriteAsync(body).ConfigureAwait(false);
+            await stream.WriteAsync(body.AsMemory(0, bodyBytesToSend ?? body.Length)).ConfigureAwait(false);
         }
 
         await stream.FlushAsync().ConfigureAwait(false);

@@ -158,4 +158,26 @@ public sealed class S3RepositoryTests(PostgresFixture postgres, S3Fixture s3) : 
         Assert.Equal(2, proxy.RequestsOf(S3Operation.UploadPart).Count);
         Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)).ToLowerInvariant(), (await S3Fixture.DownloadAsync(repository, "2024/07/08/kms.dump")).Sha256);
     }
+
+    [Fact]
+    public async Task Reading_an_object_resumes_where_a_broken_connection_left_off()
+    {
+        var prefix = S3Fixture.UniquePrefix("resume");
+        await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
+        using var repository = s3.Repository(prefix, proxy.Endpoint);
+        var content = new byte[3 * 1024 * 1024];
+        Random.Shared.NextBytes(content);
+        await repository.WriteSmallObjectAsync("2024/09/10/big.bin", content, CancellationToken.None);
+        proxy.InjectFault(S3Operation.GetObject, S3Fault.TruncateResponseBody, times: 2);
+
+        var (sha256, size) = await S3Fixture.DownloadAsync(repository, "2024/09/10/big.bin");
+
+        Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)).ToLowerInvariant(), sha256);
+        Assert.Equal(content.Length, size);
+        var gets = proxy.RequestsOf(S3Operation.GetObject);
+        Assert.Equal(["truncated", "truncated", "forwarded"], gets.Select(g => g.Outcome));
+        Assert.False(gets[0].Headers.ContainsKey("range"));
+        Assert.StartsWith("bytes=", gets[1].Headers["range"], StringComparison.Ordinal);
+        Assert.True(gets[1].Headers.ContainsKey("if-match"), "a resumed read must be pinned to the same object version");
+    }
 }

@@ -91,11 +91,7 @@ public sealed class S3Repository : IBackupRepository, IDisposable
         }, cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken)
-    {
-        var response = await SendAsync(key, writing: false, ct => _client.GetObjectAsync(new GetObjectRequest { BucketName = S3.Bucket, Key = ObjectKey(key) }, ct), cancellationToken).ConfigureAwait(false);
-        return new ResponseOwningStream(response);
-    }
+    public Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken) => S3ObjectReadStream.OpenAsync(this, key, cancellationToken);
 
     public async Task<bool> ExistsAsync(string key, CancellationToken cancellationToken)
     {
@@ -230,54 +226,6 @@ public sealed class S3Repository : IBackupRepository, IDisposable
         catch (Exception ex)
         {
             throw Translate(ex, string.Empty, writing: false);
-        }
-    }
-
-    /// <summary>The object's body; disposing it releases the HTTP response.</summary>
-    private sealed class ResponseOwningStream(GetObjectResponse response) : Stream
-    {
-        private readonly Stream _inner = response.ResponseStream;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => response.ContentLength;
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
-
-        public override int Read(Span<byte> buffer) => _inner.Read(buffer);
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => _inner.ReadAsync(buffer, offset, count, cancellationToken);
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => _inner.ReadAsync(buffer, cancellationToken);
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                response.Dispose();
-            }
-
-            base.Dispose(disposing);
         }
     }
 }
