@@ -237,4 +237,24 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         Assert.Equal(Convert.ToHexString(expected.GetHashAndReset()).ToLowerInvariant(), sha256);
         Assert.Equal(40L * chunk.Length, size);
     }
+
+    [Fact]
+    public async Task A_database_with_a_hostile_name_backs_up_to_s3_and_keeps_its_name_in_metadata()
+    {
+        var database = "Tëst \"quoted\" db; 'x' " + Guid.NewGuid().ToString("N")[..6];
+        await postgres.Cluster.CreateDatabaseAsync(database);
+        await postgres.Cluster.PsqlAsync(database, "CREATE TABLE \"odd table\" (id int); INSERT INTO \"odd table\" SELECT generate_series(1, 42);");
+        var prefix = S3Fixture.UniquePrefix("hostile");
+        using var repository = s3.Repository(prefix);
+
+        var backup = await new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), CancellationToken.None);
+
+        Assert.Equal(database, backup.Database);
+        using var client = s3.DirectClient();
+        var head = await client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = s3.Bucket, Key = $"{prefix}/{backup.ArtifactKey}" });
+        Assert.Equal(database, S3ObjectMetadata.Get(head.Metadata, S3ObjectMetadata.Database));
+        var listed = Assert.Single(await new BackupCatalog(repository).ListAsync(new CatalogQuery { DatabasePatterns = ["Tëst*"] }, CancellationToken.None));
+        Assert.Equal(backup.Id, listed.Id);
+        await S3TestDatabases.AssertDownloadRestoresSameRowsAsync(postgres.Cluster, repository, backup);
+    }
 }

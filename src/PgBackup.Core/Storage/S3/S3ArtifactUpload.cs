@@ -95,7 +95,9 @@ public sealed class S3ArtifactUpload : IArtifactUpload
         var head = await _repository.SendAsync(_key, writing: false, ct => _repository.Client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = _repository.S3.Bucket, Key = _objectKey }, ct), cancellationToken).ConfigureAwait(false);
         if (head.ContentLength != sizeBytes)
         {
-            throw new RepositoryWriteFailedException($"{Location} holds {head.ContentLength} bytes after the upload, expected {sizeBytes}.", Location);
+            // Do not leave wrong bytes under the final key, even without a manifest.
+            await _repository.DeleteAsync(_key, CancellationToken.None).ConfigureAwait(false);
+            throw new RepositoryWriteFailedException($"{Location} held {head.ContentLength} bytes after the upload, expected {sizeBytes}; the object was removed.", Location);
         }
 
         _finished = true;

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Amazon.S3;
 using Amazon.S3.Model;
@@ -150,7 +151,10 @@ public sealed class S3Repository : IBackupRepository, IDisposable
         {
             BucketName = S3.Bucket,
             Key = ObjectKey(key),
-            InputStream = new MemoryStream(content.ToArray(), writable: false),
+            // Wraps the caller's array when there is one: a single-part artifact can be a large buffer.
+            InputStream = MemoryMarshal.TryGetArray(content, out var segment)
+                ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+                : new MemoryStream(content.ToArray(), writable: false),
             MD5Digest = ContentMd5(content.Span),
             StorageClass = new S3StorageClass(storageClass),
             UseChunkEncoding = false,
