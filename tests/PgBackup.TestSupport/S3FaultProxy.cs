@@ -34,6 +34,9 @@ public enum S3Fault
 
     /// <summary>Forwards the request, sends the status, headers and half the body, then resets the connection.</summary>
     TruncateResponseBody,
+
+    /// <summary>Forwards only the first half of the request body: the server answers 200 but stores other bytes.</summary>
+    TruncateRequestBody,
 }
 
 /// <summary>One request as the proxy saw it (no Authorization header, no body).</summary>
@@ -358,7 +361,9 @@ public sealed class S3FaultProxy : IAsyncDisposable, IDisposable
         using var forward = new HttpRequestMessage(new HttpMethod(request.Method), new Uri(_target, request.Target));
         if (request.Body.Length > 0 || request.Method is "PUT" or "POST")
         {
-            forward.Content = new ByteArrayContent(request.Body);
+            forward.Content = fault == S3Fault.TruncateRequestBody
+                ? new ByteArrayContent(request.Body, 0, request.Body.Length / 2)
+                : new ByteArrayContent(request.Body);
         }
 
         foreach (var (name, value) in request.Headers)
@@ -396,7 +401,7 @@ public sealed class S3FaultProxy : IAsyncDisposable, IDisposable
         }
 
         await WriteResponseAsync(stream, (int)response.StatusCode, headers, responseBody, request.Method).ConfigureAwait(false);
-        recorded.Outcome = "forwarded";
+        recorded.Outcome = fault == S3Fault.TruncateRequestBody ? "body truncated" : "forwarded";
         return true;
     }
 

@@ -141,6 +141,26 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
     }
 
     [Fact]
+    public async Task A_server_that_answers_200_but_stores_other_bytes_fails_the_backup_and_keeps_no_artifact()
+    {
+        var database = await S3TestDatabases.LargeAsync(postgres.Cluster);
+        var prefix = S3Fixture.UniquePrefix("shortpart");
+        await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
+        proxy.InjectFault(S3Operation.UploadPart, S3Fault.TruncateRequestBody, times: 1, partNumber: 2);
+        using var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions { PartSizeBytes = FiveMiB });
+
+        var error = await Assert.ThrowsAsync<RepositoryWriteFailedException>(() => new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), CancellationToken.None));
+
+        Assert.Equal("RepositoryWriteFailed", error.ErrorId);
+        Assert.Contains(proxy.RequestsOf(S3Operation.UploadPart), p => p.PartNumber == 2 && p.Outcome == "body truncated" && p.Status == 200);
+        Assert.Single(proxy.RequestsOf(S3Operation.CompleteMultipartUpload));
+        Assert.Single(proxy.RequestsOf(S3Operation.DeleteObject));
+        var manifestKey = Assert.Single(await s3.ListKeysAsync(prefix));
+        var failed = await new BackupCatalog(repository).ReadAsync(manifestKey[(prefix.Length + 1)..], CancellationToken.None);
+        Assert.Equal(BackupStatus.Failed, failed.Status);
+    }
+
+    [Fact]
     public async Task Pg_dump_failing_midway_aborts_the_multipart_upload_and_leaves_no_artifact()
     {
         var database = await S3TestDatabases.LargeAsync(postgres.Cluster);
