@@ -155,42 +155,29 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         Assert.Contains(proxy.RequestsOf(S3Operation.UploadPart), p => p.PartNumber == 2 && p.Outcome == "body truncated" && p.Status == 200);
         Assert.Single(proxy.RequestsOf(S3Operation.CompleteMultipartUpload));
         Assert.Single(proxy.RequestsOf(S3Operation.DeleteObject));
-        var manifestKey = Assert.Single(await s3.ListKeysAsync(prefix));
-        var failed = await new BackupCatalog(repository).ReadAsync(manifestKey[(prefix.Length + 1)..], CancellationToken.None);
-        Assert.Equal(BackupStatus.Failed, failed.Status);
+        await SingleFailedManifestAsync(repository, prefix);
     }
 
     [Fact]
     public async Task Pg_dump_failing_midway_aborts_the_multipart_upload_and_leaves_no_artifact()
     {
         var database = await S3TestDatabases.LargeAsync(postgres.Cluster);
-        var prefix = S3Fixture.UniquePrefix("dumpfail");
-        await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
-        var hold = proxy.Hold(S3Operation.UploadPart);
-        using var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions { PartSizeBytes = FiveMiB, MaxPartsInFlight = 2 });
-
-        var running = new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), CancellationToken.None);
+        await using var held = await StartBackupWithPartsHeldAsync("dumpfail", database, CancellationToken.None);
         // The first part is on the wire while pg_dump is still dumping (streaming, no temp file): kill its session now.
-        await hold.WaitForHeldAsync(1, Patience);
-        Assert.False(running.IsCompleted);
         var terminated = await postgres.Cluster.PsqlAsync("postgres",
             $"SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = {PostgresCluster.QuoteLiteral(database)} AND query LIKE 'COPY %' AND pid <> pg_backend_pid();");
         Assert.Equal("1", terminated.Trim());
-        hold.Release();
+        held.Hold.Release();
 
-        var error = await Assert.ThrowsAsync<PgDumpFailedException>(() => running);
+        var error = await Assert.ThrowsAsync<PgDumpFailedException>(() => held.Running);
         Assert.Equal("PgDumpFailed", error.ErrorId);
-        var abort = Assert.Single(proxy.RequestsOf(S3Operation.AbortMultipartUpload));
-        var created = Assert.Single(proxy.RequestsOf(S3Operation.UploadPart).Select(p => p.Query.Split('&').Single(q => q.StartsWith("uploadId=", StringComparison.Ordinal))).Distinct());
-        Assert.Contains(created, abort.Query, StringComparison.Ordinal);
-        Assert.Empty(proxy.RequestsOf(S3Operation.CompleteMultipartUpload));
+        var abort = Assert.Single(held.Proxy.RequestsOf(S3Operation.AbortMultipartUpload));
+        var uploadId = Assert.Single(held.Proxy.RequestsOf(S3Operation.UploadPart).Select(p => p.Query.Split('&').Single(q => q.StartsWith("uploadId=", StringComparison.Ordinal))).Distinct());
+        Assert.Contains(uploadId, abort.Query, StringComparison.Ordinal);
+        Assert.Empty(held.Proxy.RequestsOf(S3Operation.CompleteMultipartUpload));
 
         // No artifact; only the Failed attempt's manifest (so success rates stay measurable), which points at nothing.
-        var keys = await s3.ListKeysAsync(prefix);
-        var manifestKey = Assert.Single(keys);
-        Assert.EndsWith(BackupNaming.ManifestSuffix, manifestKey, StringComparison.Ordinal);
-        var failed = await new BackupCatalog(repository).ReadAsync(manifestKey[(prefix.Length + 1)..], CancellationToken.None);
-        Assert.Equal(BackupStatus.Failed, failed.Status);
+        var failed = await SingleFailedManifestAsync(held.Repository, held.Prefix);
         Assert.Null(failed.Sha256);
         Assert.Null(failed.Location);
     }
@@ -199,21 +186,15 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
     public async Task Cancellation_aborts_the_multipart_upload_and_leaves_nothing()
     {
         var database = await S3TestDatabases.LargeAsync(postgres.Cluster);
-        var prefix = S3Fixture.UniquePrefix("cancel");
-        await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
-        var hold = proxy.Hold(S3Operation.UploadPart);
-        using var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions { PartSizeBytes = FiveMiB, MaxPartsInFlight = 2 });
         using var cancellation = new CancellationTokenSource();
-
-        var running = new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), cancellation.Token);
-        await hold.WaitForHeldAsync(1, Patience);
+        await using var held = await StartBackupWithPartsHeldAsync("cancel", database, cancellation.Token);
         await cancellation.CancelAsync();
-        hold.Release();
+        held.Hold.Release();
 
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => running);
-        Assert.Single(proxy.RequestsOf(S3Operation.AbortMultipartUpload));
-        Assert.Empty(proxy.RequestsOf(S3Operation.CompleteMultipartUpload));
-        Assert.Empty(await s3.ListKeysAsync(prefix));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => held.Running);
+        Assert.Single(held.Proxy.RequestsOf(S3Operation.AbortMultipartUpload));
+        Assert.Empty(held.Proxy.RequestsOf(S3Operation.CompleteMultipartUpload));
+        Assert.Empty(await s3.ListKeysAsync(held.Prefix));
     }
 
     [Fact]
@@ -276,5 +257,38 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         var listed = Assert.Single(await new BackupCatalog(repository).ListAsync(new CatalogQuery { DatabasePatterns = ["Tëst*"] }, CancellationToken.None));
         Assert.Equal(backup.Id, listed.Id);
         await S3TestDatabases.AssertDownloadRestoresSameRowsAsync(postgres.Cluster, repository, backup);
+    }
+
+    /// <summary>Starts a multipart backup of <paramref name="database"/> whose part uploads the proxy holds; returns once the first part is held.</summary>
+    private async Task<HeldBackup> StartBackupWithPartsHeldAsync(string name, string database, CancellationToken cancellationToken)
+    {
+        var prefix = S3Fixture.UniquePrefix(name);
+        var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
+        var hold = proxy.Hold(S3Operation.UploadPart);
+        var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions { PartSizeBytes = FiveMiB, MaxPartsInFlight = 2 });
+        var running = new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), cancellationToken);
+        await hold.WaitForHeldAsync(1, Patience);
+        Assert.False(running.IsCompleted);
+        return new HeldBackup(prefix, proxy, hold, repository, running);
+    }
+
+    /// <summary>The prefix holds exactly one object, a Failed manifest.</summary>
+    private async Task<BackupInfo> SingleFailedManifestAsync(S3Repository repository, string prefix)
+    {
+        var manifestKey = Assert.Single(await s3.ListKeysAsync(prefix));
+        Assert.EndsWith(BackupNaming.ManifestSuffix, manifestKey, StringComparison.Ordinal);
+        var failed = await new BackupCatalog(repository).ReadAsync(manifestKey[(prefix.Length + 1)..], CancellationToken.None);
+        Assert.Equal(BackupStatus.Failed, failed.Status);
+        return failed;
+    }
+
+    private sealed record HeldBackup(string Prefix, S3FaultProxy Proxy, S3RequestHold Hold, S3Repository Repository, Task<BackupInfo> Running) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            Hold.Release();
+            Repository.Dispose();
+            await Proxy.DisposeAsync();
+        }
     }
 }
