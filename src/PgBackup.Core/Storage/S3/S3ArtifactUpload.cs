@@ -41,6 +41,9 @@ public sealed class S3ArtifactUpload : IArtifactUpload
     private int _buffersAllocated;
     private bool _finished;
 
+    /// <summary>The object exists under its key (PutObject or CompleteMultipartUpload succeeded) though the commit may not have finished.</summary>
+    private bool _objectWritten;
+
     internal S3ArtifactUpload(S3Repository repository, string key, ArtifactMetadata metadata, int partSize, int maxPartsInFlight)
     {
         _repository = repository;
@@ -78,6 +81,7 @@ public sealed class S3ArtifactUpload : IArtifactUpload
             var request = _repository.NewPutRequest(_key, _current.AsMemory(0, _filled), _repository.Options.StorageClass);
             S3ObjectMetadata.Apply(request.Metadata, _metadata, sha256);
             await _repository.SendAsync(_key, writing: true, ct => _repository.Client.PutObjectAsync(request, ct), cancellationToken).ConfigureAwait(false);
+            _objectWritten = true;
         }
         else
         {
@@ -89,15 +93,15 @@ public sealed class S3ArtifactUpload : IArtifactUpload
             var parts = await Task.WhenAll(_parts).WaitAsync(cancellationToken).ConfigureAwait(false);
             var complete = new CompleteMultipartUploadRequest { BucketName = _repository.S3.Bucket, Key = _objectKey, UploadId = _uploadId, PartETags = [.. parts] };
             await _repository.SendAsync(_key, writing: true, ct => _repository.Client.CompleteMultipartUploadAsync(complete, ct), cancellationToken).ConfigureAwait(false);
+            _objectWritten = true;
         }
 
         // A 200 is not proof: make sure the object S3 now holds has the length we streamed.
         var head = await _repository.SendAsync(_key, writing: false, ct => _repository.Client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = _repository.S3.Bucket, Key = _objectKey }, ct), cancellationToken).ConfigureAwait(false);
         if (head.ContentLength != sizeBytes)
         {
-            // Do not leave wrong bytes under the final key, even without a manifest.
-            await _repository.DeleteAsync(_key, CancellationToken.None).ConfigureAwait(false);
-            throw new RepositoryWriteFailedException($"{Location} held {head.ContentLength} bytes after the upload, expected {sizeBytes}; the object was removed.", Location);
+            // AbortAsync (which every caller runs on failure) removes the wrong bytes from the final key.
+            throw new RepositoryWriteFailedException($"{Location} holds {head.ContentLength} bytes after the upload, expected {sizeBytes}.", Location);
         }
 
         _finished = true;
@@ -122,17 +126,23 @@ public sealed class S3ArtifactUpload : IArtifactUpload
             // Cancelled or failed parts: the upload is being thrown away anyway.
         }
 
-        if (_uploadId is not null)
+        try
         {
-            try
+            if (_objectWritten)
+            {
+                // Written but never committed (failed verification, or cancelled in between): not a backup.
+                await _repository.DeleteAsync(_key, CancellationToken.None).ConfigureAwait(false);
+            }
+            else if (_uploadId is not null)
             {
                 await _repository.AbortMultipartUploadAsync(_objectKey, _uploadId).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is AmazonServiceException or HttpRequestException or IOException or OperationCanceledException)
-            {
-                // Best effort: the original failure matters more. A bucket lifecycle rule
-                // (AbortIncompleteMultipartUpload) removes parts whose abort never arrived.
-            }
+        }
+        catch (Exception ex) when (ex is PgBackupException or AmazonServiceException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            // Best effort: the original failure matters more. A bucket lifecycle rule
+            // (AbortIncompleteMultipartUpload) removes parts whose abort never arrived; an object
+            // without a manifest is an incomplete backup, never mistaken for a good one.
         }
 
         ReleaseBuffers();
