@@ -71,6 +71,15 @@ public sealed class RepositoryWriteFailedException(string message, object? targe
 public sealed class RepositoryReadFailedException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("RepositoryReadFailed", FailureCategory.ReadError, message, target, inner);
 
+public sealed class RepositoryUnreachableException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("RepositoryUnreachable", FailureCategory.ConnectionError, message, target, inner);
+
+public sealed class RepositoryAccessDeniedException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("RepositoryAccessDenied", FailureCategory.PermissionDenied, message, target, inner);
+
+public sealed class InvalidRepositoryException(string message, object? target = null)
+    : PgBackupException("InvalidRepository", FailureCategory.InvalidArgument, message, target);
+
 public sealed class InvalidManifestException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("InvalidManifest", FailureCategory.InvalidData, message, target, inner);
 

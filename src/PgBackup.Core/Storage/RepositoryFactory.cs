@@ -1,4 +1,5 @@
 using PgBackup.Errors;
+using PgBackup.Storage.S3;
 
 namespace PgBackup.Storage;
 
@@ -8,16 +9,17 @@ public static class RepositoryFactory
     public const string RepositoryVariable = "PGBACKUP_REPOSITORY";
 
     /// <summary>Opens <paramref name="location"/>: <c>s3://bucket/prefix</c> or a local folder (already made absolute by the caller).</summary>
-    public static IBackupRepository Open(string location)
+    /// <param name="s3Options">Endpoint, region and storage settings for S3 locations (ignored for folders); null = defaults and environment.</param>
+    public static IBackupRepository Open(string location, S3RepositoryOptions? s3Options = null)
     {
         if (string.IsNullOrWhiteSpace(location))
         {
             throw new InvalidBackupRequestException("The repository location is empty.");
         }
 
-        if (location.StartsWith("s3://", StringComparison.OrdinalIgnoreCase))
+        if (S3Location.IsS3(location))
         {
-            throw new PgBackupException("RepositoryNotSupported", FailureCategory.NotImplemented, $"S3 repositories are not supported yet ({location}).", location);
+            return new S3Repository(S3Location.Parse(location), s3Options ?? new S3RepositoryOptions());
         }
 
         if (Uri.TryCreate(location, UriKind.Absolute, out var uri) && !uri.IsFile && uri.Scheme.Length > 1)

@@ -5,6 +5,7 @@ using PgBackup.Connection;
 using PgBackup.Diagnostics;
 using PgBackup.Errors;
 using PgBackup.Storage;
+using PgBackup.Storage.S3;
 
 namespace PgBackup.Commands;
 
@@ -45,6 +46,39 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
 
     [Parameter]
     public Hashtable? Tag { get; set; }
+
+    /// <summary>S3 storage class of the backup artifacts (manifests stay STANDARD).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string StorageClass { get; set; } = S3RepositoryOptions.DefaultStorageClass;
+
+    [Parameter]
+    [ValidateSet("None", "AES256", "aws:kms")]
+    public string ServerSideEncryption { get; set; } = "None";
+
+    /// <summary>KMS key for -ServerSideEncryption aws:kms (else the bucket's default key).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? KmsKeyId { get; set; }
+
+    /// <summary>Multipart part size; by default chosen from the database size so 10,000 parts suffice.</summary>
+    [Parameter]
+    [ValidateRange(5, 1024)]
+    public int? S3PartSizeMB { get; set; }
+
+    protected override S3RepositoryOptions S3Options => base.S3Options with
+    {
+        StorageClass = StorageClass,
+        // ValidateSet accepts any casing.
+        ServerSideEncryption = ServerSideEncryption.ToUpperInvariant() switch
+        {
+            "AES256" => S3ServerSideEncryption.AES256,
+            "AWS:KMS" => S3ServerSideEncryption.AwsKms,
+            _ => S3ServerSideEncryption.None,
+        },
+        KmsKeyId = KmsKeyId,
+        PartSizeBytes = S3PartSizeMB * S3PartSizing.MiB,
+    };
 
     private PgConnectionSettings? _connection;
     private IBackupRepository? _repository;

@@ -2,12 +2,26 @@ using System.Collections;
 using System.Management.Automation;
 using PgBackup.Catalog;
 using PgBackup.Storage;
+using PgBackup.Storage.S3;
 
 namespace PgBackup.Commands;
 
-/// <summary>Helpers every PgBackup cmdlet shares (no parameters: each cmdlet declares its own).</summary>
+/// <summary>Helpers every PgBackup cmdlet shares, and the S3 connection parameters every cmdlet accepts.</summary>
 public abstract class PgBackupCmdlet : AsyncPSCmdlet
 {
+    /// <summary>S3-compatible endpoint URL; else $env:AWS_ENDPOINT_URL_S3, $env:AWS_ENDPOINT_URL, else AWS.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? S3Endpoint { get; set; }
+
+    /// <summary>AWS region; else the SDK chain (AWS_REGION, profile), else us-east-1 for a custom endpoint.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? S3Region { get; set; }
+
+    /// <summary>Options for S3 repositories; cmdlets that write add their storage settings.</summary>
+    protected virtual S3RepositoryOptions S3Options => new() { Endpoint = S3Endpoint, Region = S3Region };
+
     /// <summary>
     /// -Repository, else $env:PGBACKUP_REPOSITORY, else ./backups. Local paths are resolved against
     /// PowerShell's current location (not the process's), as users expect.
@@ -17,7 +31,7 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
         location = string.IsNullOrWhiteSpace(location)
             ? System.Environment.GetEnvironmentVariable(RepositoryFactory.RepositoryVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : "./backups"
             : location;
-        return RepositoryFactory.Open(ResolveLocation(location));
+        return RepositoryFactory.Open(ResolveLocation(location), S3Options);
     }
 
     /// <summary>Makes a local path absolute (PowerShell's current location); leaves URIs alone.</summary>
@@ -36,11 +50,11 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     {
         if (inputObject is not null)
         {
-            return (inputObject, RepositoryFactory.Open(inputObject.Repository));
+            return (inputObject, RepositoryFactory.Open(inputObject.Repository, S3Options));
         }
 
         var (repositoryLocation, manifestKey) = BackupAddress.Split(ResolveLocation(path ?? throw new ArgumentNullException(nameof(path))));
-        var repository = RepositoryFactory.Open(repositoryLocation);
+        var repository = RepositoryFactory.Open(repositoryLocation, S3Options);
         var backup = await new BackupCatalog(repository, CreateLog()).ReadAsync(manifestKey, CancellationToken).ConfigureAwait(false);
         return (backup, repository);
     }
