@@ -12,6 +12,7 @@
     CmdletsToExport      = @(
         'New-PgBackup'
         'Get-PgBackupInfo'
+        'Test-PgBackup'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

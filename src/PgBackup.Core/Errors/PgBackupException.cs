@@ -88,3 +88,11 @@ public sealed class RestoreFailedException(string message, object? target = null
 
 public sealed class BackupNotRestorableException(string message, object? target = null)
     : PgBackupException("BackupNotRestorable", FailureCategory.InvalidArgument, message, target);
+
+/// <summary>A backup did not pass Test-PgBackup (the TestResult names the failed checks).</summary>
+public sealed class BackupTestFailedException(string message, object? target = null)
+    : PgBackupException("BackupTestFailed", FailureCategory.InvalidResult, message, target);
+
+/// <summary>New-PgBackup -Verify: the backup just written did not pass the structure test.</summary>
+public sealed class BackupVerificationFailedException(string message, object? target = null)
+    : PgBackupException("BackupVerificationFailed", FailureCategory.InvalidResult, message, target);

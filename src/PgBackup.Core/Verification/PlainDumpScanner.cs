@@ -1,0 +1,111 @@
+using System.Text;
+using PgBackup.Server;
+
+namespace PgBackup.Verification;
+
+/// <summary>
+/// Reads a plain SQL dump as it streams past and keeps what pg_restore --list would give for an
+/// archive: the tables (from pg_dump's <c>-- Name: x; Type: TABLE; Schema: s; Owner: o</c> comments)
+/// and whether the <c>-- PostgreSQL database dump complete</c> footer arrived (a truncated dump lacks
+/// it). Only comment lines are buffered, so memory stays bounded however large the COPY data is.
+/// </summary>
+public sealed class PlainDumpScanner
+{
+    private const int MaxCommentLine = 8 * 1024;
+    private const string NamePrefix = "-- Name: ";
+    private const string CompleteFooter = "-- PostgreSQL database dump complete";
+
+    private readonly List<byte> _line = [];
+    private readonly List<TableName> _tables = [];
+    private bool _skippingLine;
+
+    public IReadOnlyList<TableName> Tables => _tables;
+
+    public bool SawCompleteFooter { get; private set; }
+
+    public void Append(ReadOnlySpan<byte> data)
+    {
+        while (!data.IsEmpty)
+        {
+            var newline = data.IndexOf((byte)'\n');
+            var chunk = newline < 0 ? data : data[..newline];
+            if (!_skippingLine)
+            {
+                Collect(chunk);
+            }
+
+            if (newline < 0)
+            {
+                return;
+            }
+
+            EndLine();
+            data = data[(newline + 1)..];
+        }
+    }
+
+    /// <summary>Call at the end of the stream: a last line without a newline still counts.</summary>
+    public void Complete() => EndLine();
+
+    private void Collect(ReadOnlySpan<byte> chunk)
+    {
+        foreach (var b in chunk)
+        {
+            // Only lines starting with "-- " (and not too long) are of interest; others are skipped fast.
+            if ((_line.Count < 3 && b != (byte)(_line.Count == 2 ? ' ' : '-')) || _line.Count >= MaxCommentLine)
+            {
+                _skippingLine = true;
+                _line.Clear();
+                return;
+            }
+
+            _line.Add(b);
+        }
+    }
+
+    private void EndLine()
+    {
+        if (!_skippingLine && _line.Count > 0)
+        {
+            var text = Encoding.UTF8.GetString(_line.ToArray()).TrimEnd('\r');
+            if (text.StartsWith(CompleteFooter, StringComparison.Ordinal))
+            {
+                SawCompleteFooter = true;
+            }
+            else if (ParseTable(text) is { } table && !_tables.Contains(table))
+            {
+                _tables.Add(table);
+            }
+        }
+
+        _line.Clear();
+        _skippingLine = false;
+    }
+
+    /// <summary>Parses <c>-- Name: orders; Type: TABLE; Schema: public; Owner: postgres</c>.</summary>
+    public static TableName? ParseTable(string line)
+    {
+        if (!line.StartsWith(NamePrefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var typeAt = line.IndexOf("; Type: ", StringComparison.Ordinal);
+        var schemaAt = line.IndexOf("; Schema: ", StringComparison.Ordinal);
+        if (typeAt < 0 || schemaAt < typeAt)
+        {
+            return null;
+        }
+
+        var type = line[(typeAt + "; Type: ".Length)..schemaAt];
+        if (type != "TABLE")
+        {
+            return null;
+        }
+
+        var ownerAt = line.IndexOf("; Owner: ", schemaAt, StringComparison.Ordinal);
+        var schema = ownerAt < 0 ? line[(schemaAt + "; Schema: ".Length)..] : line[(schemaAt + "; Schema: ".Length)..ownerAt];
+        var name = line[NamePrefix.Length..typeAt];
+        return schema == "-" ? null : new TableName(schema, name);
+    }
+}
