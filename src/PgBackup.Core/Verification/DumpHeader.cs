@@ -112,9 +112,11 @@ public static class DumpHeader
         }
 
         var sample = head[..Math.Min(16, head.Length)];
-        var printable = sample.ToArray().All(b => b is >= 0x20 and < 0x7f or (byte)'\n' or (byte)'\r' or (byte)'\t');
+        // Trailing NULs (padding of a short tar member) say nothing; without them text stays readable.
+        var text = sample.TrimEnd((byte)0);
+        var printable = !text.IsEmpty && text.ToArray().All(b => b is >= 0x20 and < 0x7f or (byte)'\n' or (byte)'\r' or (byte)'\t');
         return printable
-            ? "\"" + Encoding.ASCII.GetString(sample).ReplaceLineEndings(" ") + "\""
+            ? "\"" + Encoding.ASCII.GetString(text).ReplaceLineEndings(" ") + "\""
             : "bytes " + Convert.ToHexString(sample).ToLowerInvariant();
     }
 }

@@ -18,6 +18,7 @@ public sealed class PlainDumpScanner
     private readonly List<byte> _line = [];
     private readonly List<TableName> _tables = [];
     private bool _skippingLine;
+    private bool _inCopyData;
 
     public IReadOnlyList<TableName> Tables => _tables;
 
@@ -49,26 +50,40 @@ public sealed class PlainDumpScanner
 
     private void Collect(ReadOnlySpan<byte> chunk)
     {
-        foreach (var b in chunk)
+        if (_line.Count == 0 && !chunk.IsEmpty && !IsInteresting(chunk[0]))
         {
-            // Only lines starting with "-- " (and not too long) are of interest; others are skipped fast.
-            if ((_line.Count < 3 && b != (byte)(_line.Count == 2 ? ' ' : '-')) || _line.Count >= MaxCommentLine)
-            {
-                _skippingLine = true;
-                _line.Clear();
-                return;
-            }
-
-            _line.Add(b);
+            _skippingLine = true;
+            return;
         }
+
+        if (_line.Count + chunk.Length > MaxCommentLine)
+        {
+            _skippingLine = true;
+            _line.Clear();
+            return;
+        }
+
+        _line.AddRange(chunk);
     }
+
+    /// <summary>Comments ("-- "), COPY starts and ends ("\."); inside COPY data only its end matters.</summary>
+    private bool IsInteresting(byte first) => _inCopyData ? first == (byte)'\\' : first is (byte)'-' or (byte)'C';
 
     private void EndLine()
     {
         if (!_skippingLine && _line.Count > 0)
         {
             var text = Encoding.UTF8.GetString(_line.ToArray()).TrimEnd('\r');
-            if (text.StartsWith(CompleteFooter, StringComparison.Ordinal))
+            if (_inCopyData)
+            {
+                _inCopyData = text != "\\.";
+            }
+            else if (text.StartsWith("COPY ", StringComparison.Ordinal) && text.EndsWith(" FROM stdin;", StringComparison.Ordinal))
+            {
+                // Data lines follow: one that looks like a comment is data, not a table entry.
+                _inCopyData = true;
+            }
+            else if (text.StartsWith(CompleteFooter, StringComparison.Ordinal))
             {
                 SawCompleteFooter = true;
             }
