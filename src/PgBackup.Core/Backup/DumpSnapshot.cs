@@ -44,7 +44,7 @@ public sealed class DumpSnapshot : IAsyncDisposable
                 id = (string)(await export.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
             }
 
-            var tables = await DatabaseAdmin.ListTablesAsync(db, cancellationToken).ConfigureAwait(false);
+            var tables = await DumpedTables.ListAsync(db, cancellationToken).ConfigureAwait(false);
             var counts = await DatabaseAdmin.CountRowsAsync(db, tables, cancellationToken).ConfigureAwait(false);
             return new DumpSnapshot(db, transaction, id, counts);
         }

@@ -211,7 +211,7 @@ public sealed class BackupVerifier
         else
         {
             contents = VerificationChecks.ArchiveList(listing, pass.ReadFailure);
-            tables = listing is { Succeeded: true } ? ArchiveToc.Tables(listing.StandardOutput) : [];
+            tables = listing is { Succeeded: true } ? DumpedTables.FromToc(ArchiveToc.Parse(listing.StandardOutput)) : [];
         }
 
         checks.Add(contents);

@@ -1,4 +1,5 @@
 using System.Text;
+using PgBackup.Restore;
 using PgBackup.Server;
 
 namespace PgBackup.Verification;
@@ -16,11 +17,15 @@ public sealed class PlainDumpScanner
     private const string CompleteFooter = "-- PostgreSQL database dump complete";
 
     private readonly List<byte> _line = [];
-    private readonly List<TableName> _tables = [];
+    private readonly List<TocEntry> _entries = [];
     private bool _skippingLine;
     private bool _inCopyData;
 
-    public IReadOnlyList<TableName> Tables => _tables;
+    /// <summary>The dump's entries, as pg_restore --list would name them for an archive.</summary>
+    public IReadOnlyList<TocEntry> Entries => _entries;
+
+    /// <summary>The tables the dump creates (partitions count within their parent).</summary>
+    public IReadOnlyList<TableName> Tables => DumpedTables.FromToc(_entries);
 
     public bool SawCompleteFooter { get; private set; }
 
@@ -87,9 +92,9 @@ public sealed class PlainDumpScanner
             {
                 SawCompleteFooter = true;
             }
-            else if (ParseTable(text) is { } table && !_tables.Contains(table))
+            else if (ParseEntry(text) is { } entry)
             {
-                _tables.Add(table);
+                _entries.Add(entry);
             }
         }
 
@@ -98,7 +103,7 @@ public sealed class PlainDumpScanner
     }
 
     /// <summary>Parses <c>-- Name: orders; Type: TABLE; Schema: public; Owner: postgres</c>.</summary>
-    public static TableName? ParseTable(string line)
+    public static TocEntry? ParseEntry(string line)
     {
         if (!line.StartsWith(NamePrefix, StringComparison.Ordinal))
         {
@@ -113,14 +118,9 @@ public sealed class PlainDumpScanner
         }
 
         var type = line[(typeAt + "; Type: ".Length)..schemaAt];
-        if (type != "TABLE")
-        {
-            return null;
-        }
-
         var ownerAt = line.IndexOf("; Owner: ", schemaAt, StringComparison.Ordinal);
         var schema = ownerAt < 0 ? line[(schemaAt + "; Schema: ".Length)..] : line[(schemaAt + "; Schema: ".Length)..ownerAt];
         var name = line[NamePrefix.Length..typeAt];
-        return schema == "-" ? null : new TableName(schema, name);
+        return new TocEntry(type, schema == "-" ? null : schema, name);
     }
 }

@@ -88,7 +88,7 @@ public static class VerificationChecks
             return new TestCheck(TableOfContents, false, "pg_restore --list printed no entries");
         }
 
-        return new TestCheck(TableOfContents, true, $"pg_restore --list: {entries.Count} entries, {ArchiveToc.Tables(listing.StandardOutput).Count} tables");
+        return new TestCheck(TableOfContents, true, $"pg_restore --list: {entries.Count} entries, {DumpedTables.FromToc(entries).Count} tables");
     }
 
     /// <summary>A plain dump's table of contents is its comments; its footer proves it is whole.</summary>

@@ -38,10 +38,13 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
     public SwitchParameter KeepDatabase { get; set; }
 
     private BackupVerifier? _verifier;
+    private Connection.PgConnectionSettings? _connection;
 
     protected override Task BeginProcessingAsync()
     {
         _verifier = new BackupVerifier(log: CreateLog(), progress: CreateProgress());
+        // Only the Restore level talks to a server; an unusable connection is an invalid invocation (terminating).
+        _connection = Level == TestLevel.Restore ? ResolveConnection() : null;
         return Task.CompletedTask;
     }
 
@@ -70,8 +73,7 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
                     Backup = backup,
                     Repository = repository,
                     Level = Level,
-                    // Only the Restore level talks to a server; the others need no connection settings.
-                    Connection = Level == TestLevel.Restore ? ResolveConnection() : null,
+                    Connection = _connection,
                     KeepDatabase = KeepDatabase.IsPresent,
                 },
                 CancellationToken).ConfigureAwait(false);

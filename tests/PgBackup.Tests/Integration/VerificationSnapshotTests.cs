@@ -116,6 +116,33 @@ public sealed class VerificationSnapshotTests(PostgresFixture postgres) : IDispo
         Assert.Empty(await VerificationSteps.LeftoverVerifyDatabasesAsync(postgres));
     }
 
+    [Fact]
+    public async Task Partitions_and_extension_tables_are_counted_the_way_pg_dump_writes_them()
+    {
+        var database = PostgresFixture.UniqueName("parts");
+        await postgres.Cluster.CreateDatabaseAsync(database);
+        await postgres.Cluster.PsqlAsync(database, """
+            CREATE TABLE measurements (day date NOT NULL, value int) PARTITION BY RANGE (day);
+            CREATE TABLE measurements_2025 PARTITION OF measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+            CREATE TABLE measurements_2026 PARTITION OF measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+            INSERT INTO measurements SELECT DATE '2025-06-01' + g, g FROM generate_series(1, 300) g;
+            CREATE EXTENSION pgcrypto;
+            CREATE TABLE owned_by_extension (id int);
+            ALTER EXTENSION pgcrypto ADD TABLE owned_by_extension;
+            """);
+
+        foreach (var format in new[] { BackupFormat.Custom, BackupFormat.Plain })
+        {
+            var backup = await VerificationSteps.BackUpAsync(postgres, _repository.Path, database, format, BackupCompression.Gzip);
+            // pg_dump leaves extension members to CREATE EXTENSION and counts partitions within their parent.
+            Assert.Equal(new Dictionary<string, long> { ["\"public\".\"measurements\""] = 300 }, backup.RowCounts);
+
+            var result = await VerificationSteps.TestAsync(postgres, backup, TestLevel.Restore);
+
+            Assert.True(result.Passed, $"{format}: " + result.DescribeFailures());
+        }
+    }
+
     /// <summary>Polls a boolean query until it is true; fails if <paramref name="work"/> ends first (the moment was missed).</summary>
     private static async Task WaitForAsync(PgBackup.TestSupport.PostgresCluster cluster, string database, string sql, Task work)
     {
