@@ -21,6 +21,7 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
     private readonly ObservingStream _observer;
     private readonly BackupInfo _backup;
     private string? _decodeFailure;
+    private Exception? _decodeException;
     private long _bytesAfterCompressedEnd;
 
     private ArtifactReadPass(BackupInfo backup, VerifyingReadStream stored, IProgress<OperationProgress>? progress, string activity)
@@ -112,21 +113,21 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
     }
 
     /// <summary>A verification or decoding failure of the content, as opposed to an I/O or tool failure.</summary>
-    private bool IsContentFailure(Exception ex)
+    private bool IsContentFailure(Exception ex) => ex is BackupCorruptException || ReferenceEquals(ex, _decodeException);
+
+    /// <summary>
+    /// Called (as an exception filter, so it never catches) for failures of the decompressing read.
+    /// Decoders report bad frames as InvalidDataException/ZstdException; an IOException is the
+    /// repository failing to deliver bytes — an error of the test, not a finding about the backup.
+    /// </summary>
+    private bool NoteDecodeFailure(Exception ex)
     {
-        if (ex is BackupCorruptException)
+        if (_decompressor is not null && _decodeException is null && ex is not (OperationCanceledException or PgBackupException or IOException))
         {
-            return true;
+            _decodeException = ex;
+            _decodeFailure = ex.Message;
         }
 
-        if (_decompressor is not null && ex is not (OperationCanceledException or PgBackupException or IOException or ObjectDisposedException))
-        {
-            _decodeFailure ??= ex.Message;
-            return true;
-        }
-
-        // Decoders report bad frames as InvalidDataException/ZstdException; an IOException is the
-        // repository failing to deliver bytes, which is an error of the test, not a finding about the backup.
         return false;
     }
 
@@ -169,11 +170,33 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
             set => throw new NotSupportedException();
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => Observe(buffer.AsSpan(offset, inner.Read(buffer, offset, count)));
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            int read;
+            try
+            {
+                read = inner.Read(buffer, offset, count);
+            }
+            catch (Exception ex) when (pass.NoteDecodeFailure(ex))
+            {
+                throw; // Never reached: the filter only takes note.
+            }
+
+            return Observe(buffer.AsSpan(offset, read));
+        }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            var read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            int read;
+            try
+            {
+                read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (pass.NoteDecodeFailure(ex))
+            {
+                throw; // Never reached: the filter only takes note.
+            }
+
             return Observe(buffer.Span[..read]);
         }
 

@@ -65,6 +65,12 @@ public sealed class VerificationTests(PostgresFixture postgres) : IAsyncLifetime
         var sha = VerificationSteps.Check(result, "SHA-256");
         Assert.False(sha.Passed);
         Assert.Equal($"expected sha256 {backup.Sha256} (manifest), actual sha256 {actualSha}", sha.Detail);
+
+        // The Restore level verifies the checksum in the read that feeds pg_restore: it fails too, and cleans up.
+        var restore = await VerificationSteps.TestAsync(postgres, damaged, TestLevel.Restore);
+        Assert.False(restore.Passed);
+        Assert.Equal(sha.Detail, VerificationSteps.Check(restore, "SHA-256").Detail);
+        Assert.Empty(await VerificationSteps.LeftoverVerifyDatabasesAsync(postgres));
     }
 
     [Fact]
