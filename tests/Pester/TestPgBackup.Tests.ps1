@@ -51,8 +51,13 @@ Describe 'Test-PgBackup' {
         $attribute.ConfirmImpact | Should -Be 'None'
     }
 
-    It 'New-PgBackup -RowCounts | Test-PgBackup -Level Restore passes in one pipeline and drops its database' {
-        $result = New-PgBackup -Database $script:Database -Repository $script:Repository -RowCounts @script:Connection |
+    It 'New-PgBackup -Format <Format> -Compression <Compression> -RowCounts | Test-PgBackup -Level Restore passes in one pipeline and drops its database' -TestCases @(
+        @{ Format = 'Custom'; Compression = 'Gzip' }
+        @{ Format = 'Plain'; Compression = 'Gzip' }
+        @{ Format = 'Tar'; Compression = 'None' }
+    ) {
+        param($Format, $Compression)
+        $result = New-PgBackup -Database $script:Database -Repository $script:Repository -Format $Format -Compression $Compression -RowCounts @script:Connection |
             Test-PgBackup -Level Restore @script:Connection -ErrorAction Stop
 
         $result | Should -HaveCount 1
