@@ -135,7 +135,16 @@ public sealed class BackupVerifier
         try
         {
             _log.Verbose($"Creating the temporary database {temporaryDatabase} on {connection.ServerDisplay}.");
-            await admin.CreateAsync(temporaryDatabase, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await admin.CreateAsync(temporaryDatabase, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Npgsql.PostgresException ex)
+            {
+                // E.g. no CREATEDB privilege: a problem of the test's server, not a finding about the backup.
+                throw new RestoreFailedException($"Cannot create the temporary database {temporaryDatabase} on {connection.ServerDisplay}: {redactor.Redact(ex.MessageText)} ({ex.SqlState})", backup.Id, ex);
+            }
+
             TemporaryDatabaseCreated?.Invoke(temporaryDatabase);
 
             PgRunOutcome? outcome;

@@ -210,6 +210,22 @@ public sealed class VerificationTests(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_user_who_cannot_create_databases_gets_a_RestoreFailed_error_not_a_failed_test()
+    {
+        var backup = await VerificationSteps.BackUpAsync(postgres, _repository.Path, _database);
+        var role = PostgresFixture.UniqueName("nocreatedb");
+        await postgres.Cluster.PsqlAsync("postgres", $"CREATE ROLE {role} LOGIN NOCREATEDB;");
+
+        var error = await Assert.ThrowsAsync<Errors.RestoreFailedException>(() => new BackupVerifier().VerifyAsync(
+            new VerificationRequest { Backup = backup, Repository = new Storage.LocalRepository(backup.Repository), Level = TestLevel.Restore, Connection = postgres.Connection() with { Username = role } },
+            CancellationToken.None));
+
+        Assert.Equal("RestoreFailed", error.ErrorId);
+        Assert.Contains("permission denied to create database", error.Message);
+        Assert.Empty(await VerificationSteps.LeftoverVerifyDatabasesAsync(postgres));
+    }
+
+    [Fact]
     public async Task KeepDatabase_leaves_the_restored_database_for_inspection()
     {
         var backup = await VerificationSteps.BackUpAsync(postgres, _repository.Path, _database);
