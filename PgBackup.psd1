@@ -14,6 +14,7 @@
         'Get-PgBackupInfo'
         'Remove-PgBackupExpired'
         'Restore-PgBackup'
+        'Test-PgBackup'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

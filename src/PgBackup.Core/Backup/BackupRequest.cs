@@ -20,6 +20,9 @@ public sealed record BackupRequest
 
     public bool SchemaOnly { get; init; }
 
+    /// <summary>Count every table's rows in the dump's own snapshot and store them in the manifest.</summary>
+    public bool RowCounts { get; init; }
+
     public string? Environment { get; init; }
 
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();

@@ -76,6 +76,15 @@ public sealed class BackupService
             artifactKey = BackupNaming.ArtifactKey(id, startedAt, BackupNaming.Extension(request.Format, plan.StreamCompression));
             _log.Verbose($"Server {serverVersion.Text}; using {pgDump.Path} ({pgDump.Version.Text}); writing {repository.GetObjectLocation(artifactKey)}.");
 
+            // -RowCounts: count in an exported snapshot that pg_dump then dumps; held open until the dump is done.
+            await using var snapshot = request.RowCounts && !request.SchemaOnly
+                ? await DumpSnapshot.BeginAsync(connection, request.Database, cancellationToken).ConfigureAwait(false)
+                : null;
+            if (snapshot is not null)
+            {
+                _log.Verbose($"Counted rows of {snapshot.RowCounts.Count} tables in snapshot {snapshot.Id}; pg_dump dumps that snapshot.");
+            }
+
             var arguments = PgDumpArguments.Build(
                 new PgDumpOptions
                 {
@@ -84,6 +93,7 @@ public sealed class BackupService
                     CompressionMethod = plan.PgDumpMethod,
                     CompressionLevel = plan.PgDumpLevel,
                     SchemaOnly = request.SchemaOnly,
+                    Snapshot = snapshot?.Id,
                 },
                 pgDump.Version.Major);
 
@@ -108,6 +118,7 @@ public sealed class BackupService
                 SizeBytes = size,
                 Sha256 = sha256,
                 Status = BackupStatus.Succeeded,
+                RowCounts = snapshot is null ? null : new Dictionary<string, long>(snapshot.RowCounts, StringComparer.Ordinal),
             };
             var manifestKey = BackupNaming.ManifestKeyFor(artifactKey);
             await repository.WriteSmallObjectAsync(manifestKey, ManifestSerializer.Serialize(manifest), cancellationToken).ConfigureAwait(false);

@@ -107,3 +107,11 @@ public sealed class InvalidRestoreRequestException(string message, object? targe
 /// <summary>Replacing an existing database needs a confirmation that a non-interactive host cannot give (-Force gives it).</summary>
 public sealed class ReplaceNotConfirmedException(string message, object? target = null)
     : PgBackupException("ReplaceNotConfirmed", FailureCategory.InvalidOperation, message, target);
+
+/// <summary>A backup did not pass Test-PgBackup (the TestResult names the failed checks).</summary>
+public sealed class BackupTestFailedException(string message, object? target = null)
+    : PgBackupException("BackupTestFailed", FailureCategory.InvalidResult, message, target);
+
+/// <summary>New-PgBackup -Verify: the backup just written did not pass the structure test.</summary>
+public sealed class BackupVerificationFailedException(string message, object? target = null)
+    : PgBackupException("BackupVerificationFailed", FailureCategory.InvalidResult, message, target);

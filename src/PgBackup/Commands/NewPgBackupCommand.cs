@@ -40,6 +40,14 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     [Parameter]
     public SwitchParameter SchemaOnly { get; set; }
 
+    /// <summary>Store exact per-table row counts, taken in the very snapshot pg_dump dumps, in the manifest.</summary>
+    [Parameter]
+    public SwitchParameter RowCounts { get; set; }
+
+    /// <summary>After committing, test the backup at the Structure level (Test-PgBackup); a failure is reported as an error.</summary>
+    [Parameter]
+    public SwitchParameter Verify { get; set; }
+
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Environment { get; set; }
@@ -131,6 +139,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
             Compression = Compression,
             CompressionLevel = CompressionLevel,
             SchemaOnly = SchemaOnly.IsPresent,
+            RowCounts = RowCounts.IsPresent,
             Environment = Environment,
             Tags = ToStringDictionary(Tag),
             BackupType = Interactivity.IsInteractiveProcess() ? "manual" : "automated",
@@ -138,11 +147,28 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
 
         try
         {
-            Emit(await _service!.RunAsync(request, CancellationToken).ConfigureAwait(false));
+            var backup = await _service!.RunAsync(request, CancellationToken).ConfigureAwait(false);
+            Emit(backup);
+            if (Verify.IsPresent)
+            {
+                await VerifyAsync(backup).ConfigureAwait(false);
+            }
         }
         catch (PgBackupException ex)
         {
             EmitError(ex, database);
+        }
+    }
+
+    /// <summary>-Verify: the Structure-level test of what was just committed; the backup stays, a failure is an error.</summary>
+    private async Task VerifyAsync(BackupInfo backup)
+    {
+        var result = await new Verification.BackupVerifier(log: CreateLog(), progress: CreateProgress()).VerifyAsync(
+            new Verification.VerificationRequest { Backup = backup, Repository = _repository!, Level = TestLevel.Structure },
+            CancellationToken).ConfigureAwait(false);
+        if (!result.Passed)
+        {
+            EmitError(new BackupVerificationFailedException($"Backup {backup.Id} was written but failed verification. {result.DescribeFailures()}", backup), backup);
         }
     }
 }

@@ -1,0 +1,236 @@
+using System.Diagnostics;
+using PgBackup.Diagnostics;
+using PgBackup.Errors;
+using PgBackup.Restore;
+using PgBackup.Storage;
+using PgBackup.Streaming;
+
+namespace PgBackup.Verification;
+
+/// <summary>
+/// One read of a backup's stored bytes: stored bytes → size/SHA-256 verification → decompression
+/// (when PgBackup's stream stage compressed them) → <see cref="Dump"/>, which a consumer (pg_restore,
+/// psql, or nobody) reads while the pass keeps the first bytes, scans a plain dump's comments and
+/// reports progress. <see cref="FinishAsync"/> then reads whatever the consumer left, so the checksum
+/// and the compression frames are always checked to the very end — in the same pass.
+/// </summary>
+internal sealed class ArtifactReadPass : IAsyncDisposable
+{
+    private readonly VerifyingReadStream _stored;
+    private readonly Stream? _decompressor;
+    private readonly ObservingStream _observer;
+    private readonly BackupInfo _backup;
+    private string? _decodeFailure;
+    private Exception? _decodeException;
+    private long _bytesAfterCompressedEnd;
+
+    private ArtifactReadPass(BackupInfo backup, VerifyingReadStream stored, IProgress<OperationProgress>? progress, string activity)
+    {
+        _backup = backup;
+        _stored = stored;
+        _decompressor = backup.CompressionStage == "stream" ? CompressionStages.Decompress(stored, backup.Compression, leaveOpen: true) : null;
+        Plain = backup.Format == BackupFormat.Plain ? new PlainDumpScanner() : null;
+        _observer = new ObservingStream(_decompressor ?? stored, this, progress, activity);
+    }
+
+    /// <summary>What pg_dump wrote, for the consumer to read.</summary>
+    public Stream Dump => _observer;
+
+    /// <summary>The comments of a plain dump seen so far; null for archives.</summary>
+    public PlainDumpScanner? Plain { get; }
+
+    /// <summary>The first <see cref="DumpHeader.Length"/> bytes of the dump (fewer if it is shorter).</summary>
+    public ReadOnlySpan<byte> Head => _observer.Head;
+
+    /// <summary>The failure a consumer's read ran into (checksum or decoding), for check details.</summary>
+    public string? ReadFailure { get; private set; }
+
+    public static async Task<ArtifactReadPass> OpenAsync(IBackupRepository repository, BackupInfo backup, IProgress<OperationProgress>? progress, string activity, CancellationToken cancellationToken)
+    {
+        var stored = await BackupArtifactReader.OpenStoredAsync(repository, backup, cancellationToken).ConfigureAwait(false);
+        return new ArtifactReadPass(backup, stored, progress, activity);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="consumer"/> on the dump. A corrupt or undecodable artifact is not an
+    /// error here but an observation: it returns null and the checks report it.
+    /// </summary>
+    public async Task<T?> ConsumeAsync<T>(Func<Stream, Task<T>> consumer)
+        where T : class
+    {
+        try
+        {
+            return await consumer(Dump).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsContentFailure(ex))
+        {
+            ReadFailure = ex.Message;
+            return null;
+        }
+    }
+
+    /// <summary>Reads the rest of the dump and then the rest of the stored bytes; returns what the read saw.</summary>
+    public async Task<StoredReadOutcome> FinishAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await DrainAsync(Dump, cancellationToken).ConfigureAwait(false);
+            Plain?.Complete();
+        }
+        catch (Exception ex) when (IsContentFailure(ex))
+        {
+            ReadFailure ??= ex.Message;
+        }
+
+        // The decompressor stops at the end of its data: anything stored after it, or left unread
+        // after a decoding error, still has to pass through the hash.
+        var before = _stored.BytesRead;
+        try
+        {
+            await _stored.DrainAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (BackupCorruptException)
+        {
+            // Size/hash mismatch: reported from the stream's state below.
+        }
+
+        if (_decompressor is not null && _decodeFailure is null)
+        {
+            _bytesAfterCompressedEnd = _stored.BytesRead - before;
+        }
+
+        return new StoredReadOutcome(_stored.BytesRead, _stored.ActualSha256, _decodeFailure, _bytesAfterCompressedEnd);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_decompressor is not null)
+        {
+            await _decompressor.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _stored.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>A verification or decoding failure of the content, as opposed to an I/O or tool failure.</summary>
+    private bool IsContentFailure(Exception ex) => ex is BackupCorruptException || ReferenceEquals(ex, _decodeException);
+
+    /// <summary>
+    /// Called (as an exception filter, so it never catches) for failures of the decompressing read.
+    /// Decoders report bad frames as InvalidDataException/ZstdException; an IOException is the
+    /// repository failing to deliver bytes — an error of the test, not a finding about the backup.
+    /// </summary>
+    private bool NoteDecodeFailure(Exception ex)
+    {
+        if (_decompressor is not null && _decodeException is null && ex is not (OperationCanceledException or PgBackupException or IOException))
+        {
+            _decodeException = ex;
+            _decodeFailure = ex.Message;
+        }
+
+        return false;
+    }
+
+    private static async Task DrainAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(1 << 20);
+        try
+        {
+            while (await stream.ReadAsync(buffer.AsMemory(0, 1 << 20), cancellationToken).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Read-through stage that keeps the head, feeds the plain-dump scanner and reports progress.</summary>
+    private sealed class ObservingStream(Stream inner, ArtifactReadPass pass, IProgress<OperationProgress>? progress, string activity) : Stream
+    {
+        private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
+        private readonly byte[] _head = new byte[DumpHeader.Length];
+        private readonly Stopwatch _sinceReport = Stopwatch.StartNew();
+        private int _headLength;
+
+        public ReadOnlySpan<byte> Head => _head.AsSpan(0, _headLength);
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            int read;
+            try
+            {
+                read = inner.Read(buffer, offset, count);
+            }
+            catch (Exception ex) when (pass.NoteDecodeFailure(ex))
+            {
+                throw; // Never reached: the filter only takes note.
+            }
+
+            return Observe(buffer.AsSpan(offset, read));
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            int read;
+            try
+            {
+                read = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (pass.NoteDecodeFailure(ex))
+            {
+                throw; // Never reached: the filter only takes note.
+            }
+
+            return Observe(buffer.Span[..read]);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+            => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        private int Observe(ReadOnlySpan<byte> data)
+        {
+            if (_headLength < _head.Length)
+            {
+                var take = Math.Min(data.Length, _head.Length - _headLength);
+                data[..take].CopyTo(_head.AsSpan(_headLength));
+                _headLength += take;
+            }
+
+            pass.Plain?.Append(data);
+            if (progress is not null && _sinceReport.Elapsed >= ProgressInterval)
+            {
+                var done = pass._stored.BytesRead;
+                progress.Report(new OperationProgress(activity, $"{done / (1024 * 1024):N0} of {pass._backup.SizeBytes / (1024 * 1024):N0} MiB read", done, pass._backup.SizeBytes));
+                _sinceReport.Restart();
+            }
+
+            return data.Length;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

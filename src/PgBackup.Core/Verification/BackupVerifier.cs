@@ -1,0 +1,249 @@
+using System.Diagnostics;
+using PgBackup.Diagnostics;
+using PgBackup.Errors;
+using PgBackup.PgTools;
+using PgBackup.Restore;
+using PgBackup.Server;
+
+namespace PgBackup.Verification;
+
+/// <summary>
+/// Tests a backup at one of three levels, each including the ones before it:
+/// <list type="bullet">
+/// <item>Checksum — size and SHA-256 of the stored bytes against the manifest, streamed; when PgBackup
+/// compressed the stream, the frames must decode to their end.</item>
+/// <item>Structure — the format header, <c>pg_restore --list</c> (or a plain dump's comments and
+/// footer), and the tables against the manifest's row counts. One read feeds pg_restore and the hash.</item>
+/// <item>Restore — a real restore into <c>pgbackup_verify_&lt;db&gt;_&lt;random&gt;</c> (the checksum is verified
+/// in the same read that feeds pg_restore), then every table exists and row counts match; the
+/// temporary database is dropped afterwards — on failure and on cancellation too — unless kept.</item>
+/// </list>
+/// Findings about the backup become failed checks in the <see cref="TestResult"/>; only problems of the
+/// test itself (unreachable repository or server, missing tools) are thrown.
+/// </summary>
+public sealed class BackupVerifier
+{
+    private static readonly TimeSpan CleanupTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly PgToolLocator _locator;
+    private readonly IOperationLog _log;
+    private readonly IProgress<OperationProgress>? _progress;
+
+    public BackupVerifier(PgToolLocator? locator = null, IOperationLog? log = null, IProgress<OperationProgress>? progress = null)
+    {
+        _locator = locator ?? new PgToolLocator();
+        _log = log ?? NullOperationLog.Instance;
+        _progress = progress;
+    }
+
+    /// <summary>Raised (for tests and progress) once the temporary database of a Restore-level test exists.</summary>
+    public event Action<string>? TemporaryDatabaseCreated;
+
+    public async Task<TestResult> VerifyAsync(VerificationRequest request, CancellationToken cancellationToken)
+    {
+        var backup = request.Backup;
+        BackupArtifactReader.RequireArtifact(backup);
+        if (request.Level == TestLevel.Restore && request.Connection is null)
+        {
+            throw new ArgumentException("The Restore level needs a server connection.", nameof(request));
+        }
+
+        var stopwatch = Stopwatch.StartNew();
+        var checks = new List<TestCheck>();
+        string? temporaryDatabase = null;
+        _log.Verbose($"Testing {backup.Id} ({backup.Format}, {backup.SizeBytes:N0} bytes) at level {request.Level}: {backup.Location}");
+        switch (request.Level)
+        {
+            case TestLevel.Checksum:
+                await CheckChecksumAsync(request, checks, cancellationToken).ConfigureAwait(false);
+                break;
+            case TestLevel.Structure:
+                await CheckStructureAsync(request, checks, cancellationToken).ConfigureAwait(false);
+                break;
+            case TestLevel.Restore:
+                temporaryDatabase = await CheckRestoreAsync(request, checks, cancellationToken).ConfigureAwait(false);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(request), request.Level, "Unknown test level.");
+        }
+
+        stopwatch.Stop();
+        var result = new TestResult
+        {
+            Backup = backup,
+            Level = request.Level,
+            Checks = checks,
+            Duration = stopwatch.Elapsed,
+            TemporaryDatabase = temporaryDatabase,
+            TemporaryDatabaseKept = temporaryDatabase is not null && request.KeepDatabase,
+        };
+        foreach (var check in checks)
+        {
+            _log.Verbose(check.ToString());
+        }
+
+        return result;
+    }
+
+    private async Task CheckChecksumAsync(VerificationRequest request, List<TestCheck> checks, CancellationToken cancellationToken)
+    {
+        await using var pass = await OpenPassAsync(request, "Checking", cancellationToken).ConfigureAwait(false);
+        var read = await pass.FinishAsync(cancellationToken).ConfigureAwait(false);
+        checks.AddRange(VerificationChecks.Checksum(request.Backup, read));
+    }
+
+    private async Task CheckStructureAsync(VerificationRequest request, List<TestCheck> checks, CancellationToken cancellationToken)
+    {
+        var backup = request.Backup;
+        var pgRestore = IsArchive(backup) ? await FindToolAsync("pg_restore", backup, cancellationToken).ConfigureAwait(false) : null;
+        await using var pass = await OpenPassAsync(request, "Checking the structure of", cancellationToken).ConfigureAwait(false);
+        var listing = pgRestore is null ? null : await pass.ConsumeAsync(dump => ListAsync(pgRestore, dump, cancellationToken)).ConfigureAwait(false);
+        // pg_restore --list stops after the table of contents: the rest is read here, through the hash.
+        var read = await pass.FinishAsync(cancellationToken).ConfigureAwait(false);
+        checks.AddRange(VerificationChecks.Checksum(backup, read));
+        checks.AddRange(Structure(backup, pass, listing).Checks);
+    }
+
+    /// <returns>The temporary database's name.</returns>
+    private async Task<string?> CheckRestoreAsync(VerificationRequest request, List<TestCheck> checks, CancellationToken cancellationToken)
+    {
+        var backup = request.Backup;
+        var connection = request.Connection!;
+        var tool = await FindToolAsync(PgRestoreArguments.ToolFor(backup.Format), backup, cancellationToken).ConfigureAwait(false);
+
+        // Archives: read the table of contents first (pg_restore --list stops after it, so this reads
+        // only the archive's head) and restore nothing from an archive that does not parse.
+        StructureFindings? archiveStructure = null;
+        if (IsArchive(backup))
+        {
+            await using var listPass = await OpenPassAsync(request, "Listing", cancellationToken).ConfigureAwait(false);
+            var listing = await listPass.ConsumeAsync(dump => ListAsync(tool, dump, cancellationToken)).ConfigureAwait(false);
+            archiveStructure = Structure(backup, listPass, listing);
+            if (listing is not { Succeeded: true })
+            {
+                var read = await listPass.FinishAsync(cancellationToken).ConfigureAwait(false);
+                checks.AddRange(VerificationChecks.Checksum(backup, read));
+                checks.AddRange(archiveStructure.Checks);
+                _log.Verbose("The archive's table of contents does not parse: nothing restored.");
+                return null;
+            }
+        }
+
+        var temporaryDatabase = TemporaryDatabaseName.Create(backup.Database);
+        var admin = new DatabaseAdmin(connection);
+        var redactor = new SecretRedactor([connection.Password]);
+        try
+        {
+            _log.Verbose($"Creating the temporary database {temporaryDatabase} on {connection.ServerDisplay}.");
+            try
+            {
+                await admin.CreateAsync(temporaryDatabase, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Npgsql.PostgresException ex)
+            {
+                // E.g. no CREATEDB privilege: a problem of the test's server, not a finding about the backup.
+                throw new RestoreFailedException($"Cannot create the temporary database {temporaryDatabase} on {connection.ServerDisplay}: {redactor.Redact(ex.MessageText)} ({ex.SqlState})", backup.Id, ex);
+            }
+
+            TemporaryDatabaseCreated?.Invoke(temporaryDatabase);
+
+            PgRunOutcome? outcome;
+            StructureFindings structure;
+            await using (var pass = await OpenPassAsync(request, $"Restoring into {temporaryDatabase}:", cancellationToken).ConfigureAwait(false))
+            {
+                // Owners and grants of the source need not exist here: the test is about the data.
+                var arguments = PgRestoreArguments.ForRestore(backup.Format, new PgRestoreOptions { TargetDatabase = temporaryDatabase, NoOwner = true });
+                outcome = await pass.ConsumeAsync(dump => PgRestoreRunner.RunAsync(tool, arguments, connection, dump, redactor, cancellationToken)).ConfigureAwait(false);
+                // Whatever the tool left unread still goes through the hash: a checksum failure fails the test.
+                var read = await pass.FinishAsync(cancellationToken).ConfigureAwait(false);
+                checks.AddRange(VerificationChecks.Checksum(backup, read));
+                structure = archiveStructure ?? Structure(backup, pass, listing: null);
+                checks.AddRange(structure.Checks);
+                checks.Add(VerificationChecks.RestoreRun(tool.Name, temporaryDatabase, outcome, pass.ReadFailure));
+            }
+
+            if (outcome is { Succeeded: true })
+            {
+                await using var db = await PgServerConnection.OpenAsync(connection, temporaryDatabase, cancellationToken).ConfigureAwait(false);
+                var restored = await DatabaseAdmin.ListTablesAsync(db, cancellationToken).ConfigureAwait(false);
+                checks.Add(VerificationChecks.TablesPresent(structure.Tables, restored));
+                if (backup.RowCounts is { } expected)
+                {
+                    var counted = await DatabaseAdmin.CountRowsAsync(db, restored.Where(t => expected.ContainsKey(t.Key)), cancellationToken).ConfigureAwait(false);
+                    checks.Add(VerificationChecks.RowCountsMatch(expected, counted));
+                }
+            }
+        }
+        finally
+        {
+            if (request.KeepDatabase)
+            {
+                _log.Verbose($"Keeping the temporary database {temporaryDatabase} (-KeepDatabase): drop it when done.");
+            }
+            else
+            {
+                await DropTemporaryDatabaseAsync(admin, temporaryDatabase).ConfigureAwait(false);
+            }
+        }
+
+        return temporaryDatabase;
+    }
+
+    /// <summary>Drops the temporary database with a token of its own: this runs on failure and cancellation too.</summary>
+    private async Task DropTemporaryDatabaseAsync(DatabaseAdmin admin, string database)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(CleanupTimeout);
+            await admin.DropIfExistsAsync(database, timeout.Token).ConfigureAwait(false);
+            _log.Verbose($"Dropped the temporary database {database}.");
+        }
+        catch (Exception ex) when (ex is PgBackupException or Npgsql.NpgsqlException or OperationCanceledException)
+        {
+            _log.Warning($"Could not drop the temporary database {database}: {ex.Message} Drop it by hand.");
+        }
+    }
+
+    private sealed record StructureFindings(IReadOnlyList<TestCheck> Checks, IReadOnlyList<TableName> Tables);
+
+    /// <summary>Header, table of contents and the tables against the manifest, from what a pass saw.</summary>
+    private static StructureFindings Structure(BackupInfo backup, ArtifactReadPass pass, PgRunOutcome? listing)
+    {
+        var checks = new List<TestCheck> { DumpHeader.Check(backup.Format, pass.Head) };
+        TestCheck contents;
+        IReadOnlyList<TableName> tables;
+        if (pass.Plain is { } plain)
+        {
+            contents = VerificationChecks.PlainContents(plain);
+            tables = plain.Tables;
+        }
+        else
+        {
+            contents = VerificationChecks.ArchiveList(listing, pass.ReadFailure);
+            tables = listing is { Succeeded: true } ? DumpedTables.FromToc(ArchiveToc.Parse(listing.StandardOutput)) : [];
+        }
+
+        checks.Add(contents);
+        if (contents.Passed && backup.RowCounts is { } rowCounts)
+        {
+            checks.Add(VerificationChecks.TablesAgainstManifest(tables, rowCounts));
+        }
+
+        return new StructureFindings(checks, tables);
+    }
+
+    private static bool IsArchive(BackupInfo backup) => backup.Format != BackupFormat.Plain;
+
+    private Task<ArtifactReadPass> OpenPassAsync(VerificationRequest request, string activity, CancellationToken cancellationToken)
+        => ArtifactReadPass.OpenAsync(request.Repository, request.Backup, _progress, $"{activity} {request.Backup.Id}", cancellationToken);
+
+    private static Task<PgRunOutcome> ListAsync(PgTool pgRestore, Stream dump, CancellationToken cancellationToken)
+        => PgRestoreRunner.RunAsync(pgRestore, PgRestoreArguments.ForList(), connection: null, dump, SecretRedactor.None, cancellationToken);
+
+    /// <summary>pg_restore/psql at least as new as the pg_dump that wrote the archive (older ones refuse newer archives).</summary>
+    private Task<PgTool> FindToolAsync(string tool, BackupInfo backup, CancellationToken cancellationToken)
+    {
+        var archiveMajor = PgToolVersion.TryParse("(PostgreSQL) " + backup.PgDumpVersion)?.Major ?? 0;
+        return _locator.FindAsync(tool, archiveMajor, cancellationToken);
+    }
+}

@@ -1,0 +1,21 @@
+using PgBackup.Connection;
+using PgBackup.Storage;
+
+namespace PgBackup.Verification;
+
+/// <summary>One backup to test, and how deep.</summary>
+public sealed record VerificationRequest
+{
+    public required BackupInfo Backup { get; init; }
+
+    /// <summary>The repository holding the backup's artifact.</summary>
+    public required IBackupRepository Repository { get; init; }
+
+    public TestLevel Level { get; init; } = TestLevel.Structure;
+
+    /// <summary>The server the Restore level restores into; required for that level only.</summary>
+    public PgConnectionSettings? Connection { get; init; }
+
+    /// <summary>Leave the temporary database of the Restore level in place (for inspection).</summary>
+    public bool KeepDatabase { get; init; }
+}

@@ -1,0 +1,91 @@
+using System.Management.Automation;
+using PgBackup.Errors;
+using PgBackup.Verification;
+
+namespace PgBackup.Commands;
+
+/// <summary>
+/// <para type="synopsis">Proves a backup is good: checksum, structure, or a real restore into a throwaway database.</para>
+/// <para type="description">Checksum compares size and SHA-256 with the manifest; Structure (the default) also checks
+/// the format header and that pg_restore can read the table of contents; Restore also restores into
+/// pgbackup_verify_&lt;db&gt;_&lt;random&gt; on the given server, checks every table and the row counts recorded by
+/// New-PgBackup -RowCounts, and drops the database again (unless -KeepDatabase). Writes a PgBackup.TestResult;
+/// when the backup did not pass, also a non-terminating BackupTestFailed error, so -ErrorAction Stop stops a script.</para>
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Test, "PgBackup", DefaultParameterSetName = InputObjectSet)]
+[OutputType(typeof(TestResult))]
+public sealed class TestPgBackupCommand : PgConnectionCmdlet
+{
+    private const string InputObjectSet = "InputObject";
+    private const string PathSet = "Path";
+
+    /// <summary>A backup from Get-PgBackupInfo or New-PgBackup.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = InputObjectSet, ValueFromPipeline = true)]
+    [ValidateNotNull]
+    public BackupInfo? InputObject { get; set; }
+
+    /// <summary>A manifest or artifact path or URI.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("ManifestLocation", "Location", "FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[]? Path { get; set; }
+
+    [Parameter]
+    public TestLevel Level { get; set; } = TestLevel.Structure;
+
+    /// <summary>Restore level: leave the temporary database on the server (its name is in the result).</summary>
+    [Parameter]
+    public SwitchParameter KeepDatabase { get; set; }
+
+    private BackupVerifier? _verifier;
+    private Connection.PgConnectionSettings? _connection;
+
+    protected override Task BeginProcessingAsync()
+    {
+        _verifier = new BackupVerifier(log: CreateLog(), progress: CreateProgress());
+        // Only the Restore level talks to a server; an unusable connection is an invalid invocation (terminating).
+        _connection = Level == TestLevel.Restore ? ResolveConnection() : null;
+        return Task.CompletedTask;
+    }
+
+    protected override async Task ProcessRecordAsync()
+    {
+        if (ParameterSetName == InputObjectSet)
+        {
+            await TestOneAsync(InputObject, null).ConfigureAwait(false);
+            return;
+        }
+
+        foreach (var path in Path!)
+        {
+            await TestOneAsync(null, path).ConfigureAwait(false);
+        }
+    }
+
+    private async Task TestOneAsync(BackupInfo? inputObject, string? path)
+    {
+        try
+        {
+            var (backup, repository) = await ResolveBackupAsync(inputObject, path).ConfigureAwait(false);
+            var result = await _verifier!.VerifyAsync(
+                new VerificationRequest
+                {
+                    Backup = backup,
+                    Repository = repository,
+                    Level = Level,
+                    Connection = _connection,
+                    KeepDatabase = KeepDatabase.IsPresent,
+                },
+                CancellationToken).ConfigureAwait(false);
+            Emit(result);
+            if (!result.Passed)
+            {
+                    EmitError(new BackupTestFailedException($"Backup {backup.Id} failed the {Level} test. {result.DescribeFailures()}", backup), backup);
+            }
+        }
+        catch (PgBackupException ex)
+        {
+            EmitError(ex, (object?)inputObject ?? path);
+        }
+    }
+}
