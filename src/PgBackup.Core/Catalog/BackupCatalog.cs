@@ -108,6 +108,7 @@ public sealed class BackupCatalog(IBackupRepository repository, IOperationLog? l
             Location = artifactKey is null ? null : repository.GetObjectLocation(artifactKey),
             ManifestLocation = repository.GetObjectLocation(manifestKey),
             Repository = repository.Location,
+            RepositoryEndpoint = repository.Endpoint,
             Status = manifest.Status,
             Error = manifest.Error,
             Environment = manifest.Environment,

@@ -68,6 +68,9 @@ public sealed class BackupInfo
 
     public required string Repository { get; init; }
 
+    /// <summary>The custom S3 endpoint the repository was read through (null for local folders and AWS itself).</summary>
+    public string? RepositoryEndpoint { get; init; }
+
     public BackupStatus Status { get; init; }
 
     public string? Error { get; init; }

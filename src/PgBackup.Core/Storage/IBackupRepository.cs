@@ -30,6 +30,12 @@ public interface IBackupRepository
     /// <summary>The repository as the user names it: a full folder path or s3://bucket/prefix.</summary>
     string Location { get; }
 
+    /// <summary>
+    /// The custom S3 endpoint this repository is reached through; null for local folders and AWS itself.
+    /// Recorded on every BackupInfo so a piped object finds its repository again.
+    /// </summary>
+    string? Endpoint { get; }
+
     /// <summary>Full path or URI of one key, as shown to users.</summary>
     string GetObjectLocation(string key);
 

@@ -20,6 +20,8 @@ public sealed class LocalRepository : IBackupRepository
 
     public string Location => Root;
 
+    public string? Endpoint => null;
+
     public string GetObjectLocation(string key) => PathOf(key);
 
     public Task EnsureWritableAsync(CancellationToken cancellationToken)

@@ -43,6 +43,13 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     }
 
     /// <summary>
+    /// The repository a BackupInfo came from. Without -S3Endpoint, the endpoint it was read through is
+    /// used, so `Get-PgBackupInfo -S3Endpoint … | Restore-PgBackup` needs the endpoint only once.
+    /// </summary>
+    protected IBackupRepository OpenRepositoryOf(BackupInfo backup)
+        => RepositoryFactory.Open(backup.Repository, S3Options with { Endpoint = S3Endpoint ?? backup.RepositoryEndpoint });
+
+    /// <summary>
     /// The backup a cmdlet works on — a BackupInfo from the pipeline (-InputObject) or a manifest or
     /// artifact path/URI (-Path) — with the repository that holds it.
     /// </summary>
@@ -50,7 +57,7 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     {
         if (inputObject is not null)
         {
-            return (inputObject, RepositoryFactory.Open(inputObject.Repository, S3Options));
+            return (inputObject, OpenRepositoryOf(inputObject));
         }
 
         var (repositoryLocation, manifestKey) = BackupAddress.Split(ResolveLocation(path ?? throw new ArgumentNullException(nameof(path))));

@@ -117,7 +117,7 @@ public sealed class RemovePgBackupExpiredCommand : PgBackupCmdlet
         {
             await RunAsync(new RetentionRequest
             {
-                Repository = Storage.RepositoryFactory.Open(group.Key),
+                Repository = OpenRepositoryOf(group.First()),
                 Policy = _policy!,
                 TimeZone = _timeZone!,
                 Backups = group.ToList(),

@@ -295,6 +295,8 @@ public abstract class RetentionServiceContract
 
         public string Location => inner.Location;
 
+        public string? Endpoint => inner.Endpoint;
+
         public string GetObjectLocation(string key) => inner.GetObjectLocation(key);
 
         public Task EnsureWritableAsync(CancellationToken cancellationToken) => inner.EnsureWritableAsync(cancellationToken);
