@@ -10,7 +10,10 @@
               and Pester (the built module in pwsh). Ends with one line "N passed, N failed" and
               exits non-zero when anything failed.
       Demo    Build, then start a throwaway PostgreSQL, load the bundled Northwind sample, back it
-              up into out/demo-repository, list the backups, and stop the server.
+              up into out/demo-repository, list it, test it by restoring it into a throwaway
+              database, damage the live database and repair it with Restore-PgBackup, show what
+              retention would remove (-WhatIf) and the repository summary, and stop the server
+              (tests/demo/Invoke-Demo.ps1).
       Benchmark  Build, then time the cmdlets against the raw PostgreSQL tools on a generated
               database of -SizeMB megabytes (tests/benchmark/Invoke-Benchmark.ps1); prints ratios.
       Clean   Removes out/ and every bin/ and obj/ folder.
@@ -163,34 +166,9 @@ function Invoke-TestTask {
 }
 
 function Invoke-DemoTask {
-    # Synopsis: throwaway PostgreSQL + Northwind sample -> New-PgBackup -> Get-PgBackupInfo.
+    # Synopsis: throwaway PostgreSQL + Northwind -> back up, list, test by restoring, repair an accident by restoring, expire (-WhatIf), summarize.
     Invoke-BuildTask
-    Add-Type -Path (Join-Path $Root "tests/PgBackup.TestSupport/bin/$Configuration/net8.0/PgBackup.TestSupport.dll")
-    Import-Module (Join-Path $ModuleDir 'PgBackup.psd1') -Force
-    $repository = Join-Path $OutDir 'demo-repository'
-
-    Write-Host 'Starting a throwaway PostgreSQL cluster...'
-    $cluster = [PgBackup.TestSupport.PostgresCluster]::Start($null)
-    try {
-        Write-Host "PostgreSQL is listening on $($cluster.Host):$($cluster.Port); loading the Northwind sample into database 'northwind'..."
-        $cluster.CreateNorthwind('northwind')
-        $connectionString = $cluster.ConnectionUri('northwind')
-
-        Write-Host "`n> New-PgBackup -ConnectionString $connectionString -Repository $repository -Environment demo -Tag @{ purpose = 'demo' }"
-        $backup = New-PgBackup -ConnectionString $connectionString -Repository $repository -Environment demo -Tag @{ purpose = 'demo' }
-        $backup | Format-List Id, Database, Server, ServerVersion, Status, SizeBytes, Sha256, Duration, Location | Out-Host
-
-        Write-Host "> Get-PgBackupInfo -Repository $repository"
-        Get-PgBackupInfo -Repository $repository | Format-Table | Out-Host
-
-        $stored = (Get-FileHash -Algorithm SHA256 -Path $backup.Location).Hash.ToLowerInvariant()
-        if ($stored -ne $backup.Sha256) { throw "The stored artifact's SHA-256 ($stored) differs from the manifest's ($($backup.Sha256))." }
-        Write-Host "The artifact's SHA-256 matches its manifest. Demo finished: backups are in $repository"
-    }
-    finally {
-        $cluster.Dispose()
-        Write-Host 'The throwaway cluster is stopped and removed.'
-    }
+    & (Join-Path $Root 'tests/demo/Invoke-Demo.ps1') -ModulePath (Join-Path $ModuleDir 'PgBackup.psd1') -TestSupportPath (Join-Path $Root "tests/PgBackup.TestSupport/bin/$Configuration/net8.0/PgBackup.TestSupport.dll") -Repository (Join-Path $OutDir 'demo-repository')
 }
 
 function Invoke-BenchmarkTask {
