@@ -37,19 +37,7 @@ public sealed class PgProcess : IAsyncDisposable
 
     public static PgProcess Start(PgTool tool, IEnumerable<string> arguments, PgConnectionSettings? connection, bool redirectInput = false)
     {
-        var startInfo = new ProcessStartInfo(tool.Path)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            // Always redirected: a child must never wait for a password on the user's terminal.
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            CreateNoWindow = true,
-        };
-        foreach (var argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
+        var startInfo = CreateStartInfo(tool.Path, arguments);
 
         if (connection is not null)
         {
@@ -155,10 +143,22 @@ public sealed class PgProcess : IAsyncDisposable
     /// <summary>Runs a short command (e.g. <c>--version</c>) and returns its stdout.</summary>
     public static async Task<string> RunForOutputAsync(string path, IEnumerable<string> arguments, CancellationToken cancellationToken)
     {
+        using var process = Process.Start(CreateStartInfo(path, arguments)) ?? throw new InvalidOperationException($"Could not start {path}.");
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        await stderr.ConfigureAwait(false);
+        return await stdout.ConfigureAwait(false);
+    }
+
+    private static ProcessStartInfo CreateStartInfo(string path, IEnumerable<string> arguments)
+    {
         var startInfo = new ProcessStartInfo(path)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            // Always redirected: a child must never wait for a password on the user's terminal.
             RedirectStandardInput = true,
             UseShellExecute = false,
             CreateNoWindow = true,
@@ -168,13 +168,7 @@ public sealed class PgProcess : IAsyncDisposable
             startInfo.ArgumentList.Add(argument);
         }
 
-        using var process = Process.Start(startInfo) ?? throw new InvalidOperationException($"Could not start {path}.");
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-        await stderr.ConfigureAwait(false);
-        return await stdout.ConfigureAwait(false);
+        return startInfo;
     }
 
     private static async Task<string> ReadTailAsync(Stream stream)

@@ -12,8 +12,7 @@ namespace PgBackup.Restore;
 /// </summary>
 public static class RestoreNaming
 {
-    /// <summary>NAMEDATALEN - 1: the longest identifier PostgreSQL keeps as given, in bytes.</summary>
-    public const int MaxIdentifierBytes = 63;
+    public const int MaxIdentifierBytes = Server.DatabaseAdmin.MaxIdentifierBytes;
 
     public const string StagingMarker = "_restoring_";
 

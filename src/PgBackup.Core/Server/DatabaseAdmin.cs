@@ -12,6 +12,9 @@ public sealed class DatabaseAdmin(PgConnectionSettings connection)
     /// <summary>The maintenance database the DDL runs in.</summary>
     public string MaintenanceDatabase { get; init; } = "postgres";
 
+    /// <summary>NAMEDATALEN - 1: the longest identifier PostgreSQL keeps as given (it silently truncates longer ones).</summary>
+    public const int MaxIdentifierBytes = 63;
+
     public static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     public async Task<bool> ExistsAsync(string database, CancellationToken cancellationToken)

@@ -16,7 +16,7 @@ public static class TemporaryDatabaseName
     /// <summary>The LIKE pattern matching every database a test may leave (for cleanup checks).</summary>
     public const string LikePattern = "pgbackup\\_verify\\_%";
 
-    public const int MaxIdentifierBytes = 63;
+    public const int MaxIdentifierBytes = Server.DatabaseAdmin.MaxIdentifierBytes;
     private const int SuffixLength = 8;
 
     public static string Create(string sourceDatabase) => Create(sourceDatabase, RandomSuffix());
