@@ -15,6 +15,7 @@ public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
 {
     private readonly CancellationTokenSource _cancellation = new();
     private BlockingCollection<Action>? _pipelineQueue;
+    private int _pipelineThreadId;
 
     protected CancellationToken CancellationToken => _cancellation.Token;
 
@@ -85,17 +86,29 @@ public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
     {
         using var queue = new BlockingCollection<Action>();
         _pipelineQueue = queue;
-        var task = Task.Run(async () =>
+        _pipelineThreadId = Environment.CurrentManagedThreadId;
+
+        // The synchronous start of the step (binding checks, resolving paths and preferences through
+        // SessionState) runs here, on the pipeline thread; after its first real await it continues on
+        // the thread pool. No SynchronizationContext may capture those continuations: this thread is
+        // about to block on the queue.
+        Task task;
+        var previousContext = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(null);
+        try
         {
-            try
-            {
-                await work().ConfigureAwait(false);
-            }
-            finally
-            {
-                queue.CompleteAdding();
-            }
-        });
+            task = work();
+        }
+        catch (Exception ex)
+        {
+            task = Task.FromException(ex);
+        }
+        finally
+        {
+            SynchronizationContext.SetSynchronizationContext(previousContext);
+        }
+
+        task.ContinueWith(_ => queue.CompleteAdding(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
         Exception? pipelineFailure = null;
         foreach (var action in queue.GetConsumingEnumerable())
@@ -144,6 +157,14 @@ public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
     private void Post(Action action)
     {
         var queue = _pipelineQueue ?? throw new InvalidOperationException("Pipeline output is only possible while the cmdlet runs.");
+        if (Environment.CurrentManagedThreadId == _pipelineThreadId)
+        {
+            // Already on the pipeline thread (the synchronous start of a step): no marshalling needed,
+            // and waiting on the queue here would deadlock.
+            action();
+            return;
+        }
+
         try
         {
             queue.Add(action);

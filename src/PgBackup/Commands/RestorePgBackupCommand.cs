@@ -54,9 +54,14 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
 
     private PgConnectionSettings? _connection;
     private RestoreService? _service;
+    private bool _whatIf;
+    private ConfirmImpact _confirmPreference;
 
     protected override Task BeginProcessingAsync()
     {
+        // Read on the pipeline thread (this part runs before any await): SessionState is not thread-safe.
+        _whatIf = IsSwitchOn("WhatIf", "WhatIfPreference");
+        _confirmPreference = ConfirmPreference();
         _connection = ResolveConnection();
         _service = new RestoreService(log: CreateLog(), progress: CreateProgress());
         return Task.CompletedTask;
@@ -102,10 +107,10 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
     private bool Confirm(RestorePlan plan, BackupInfo backup)
     {
         var description = plan.Describe(backup);
-        var whatIf = IsSwitchOn("WhatIf", "WhatIfPreference");
+        var whatIf = _whatIf;
         var confirmBound = MyInvocation.BoundParameters.TryGetValue("Confirm", out var confirmValue);
         var confirmExplicit = confirmBound && confirmValue is SwitchParameter { IsPresent: true };
-        var confirmPreference = ConfirmPreference();
+        var confirmPreference = _confirmPreference;
 
         if (!plan.TargetExists)
         {
