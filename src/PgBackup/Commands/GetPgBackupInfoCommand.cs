@@ -55,11 +55,12 @@ public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
     {
         if (ParameterSetName == PathSet)
         {
-            foreach (var path in Path!)
+            // Resolved up front, on the pipeline thread: later iterations run after an await.
+            foreach (var (path, location) in Path!.Select(p => (p, ResolveLocation(p))).ToList())
             {
                 try
                 {
-                    var (backup, _) = await ResolveBackupAsync(null, path).ConfigureAwait(false);
+                    var (backup, _) = await ReadBackupAtAsync(location).ConfigureAwait(false);
                     Emit(backup);
                 }
                 catch (PgBackupException ex)

@@ -60,7 +60,13 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
             return (inputObject, OpenRepositoryOf(inputObject));
         }
 
-        var (repositoryLocation, manifestKey) = BackupAddress.Split(ResolveLocation(path ?? throw new ArgumentNullException(nameof(path))));
+        return await ReadBackupAtAsync(ResolveLocation(path ?? throw new ArgumentNullException(nameof(path)))).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads the backup at an already resolved manifest or artifact location (path or URI).</summary>
+    protected async Task<(BackupInfo Backup, IBackupRepository Repository)> ReadBackupAtAsync(string resolvedLocation)
+    {
+        var (repositoryLocation, manifestKey) = BackupAddress.Split(resolvedLocation);
         var repository = RepositoryFactory.Open(repositoryLocation, S3Options);
         var backup = await new BackupCatalog(repository, CreateLog()).ReadAsync(manifestKey, CancellationToken).ConfigureAwait(false);
         return (backup, repository);
