@@ -70,8 +70,12 @@ function Invoke-BuildTask {
     if (Test-Path $ModuleDir) { Remove-Item $ModuleDir -Recurse -Force }
     $null = New-Item -ItemType Directory -Path $ModuleDir -Force
     $binaries = Join-Path $Root "src/PgBackup/bin/$Configuration/net8.0"
-    Get-ChildItem $binaries -File | Where-Object { $_.Extension -in '.dll', '.ps1xml' -or $_.Name -eq 'PgBackup.deps.json' } |
-        Copy-Item -Destination $ModuleDir
+    # Only the cmdlets load into the session's default AssemblyLoadContext. PgBackup.Core and everything it
+    # pulls in (Npgsql, AWSSDK, …) go to dependencies/, loaded into PgBackup's own context
+    # (src/PgBackup/Loading), so other modules' versions of the same assemblies never clash with ours.
+    Copy-Item (Join-Path $binaries 'PgBackup.dll'), (Join-Path $binaries 'PgBackup.Format.ps1xml') -Destination $ModuleDir
+    $dependencies = New-Item -ItemType Directory -Path (Join-Path $ModuleDir 'dependencies')
+    Get-ChildItem $binaries -File -Filter *.dll | Where-Object Name -ne 'PgBackup.dll' | Copy-Item -Destination $dependencies
     Copy-Item (Join-Path $Root 'PgBackup.psd1') -Destination $ModuleDir
     Write-Host "Module staged in $ModuleDir"
 }

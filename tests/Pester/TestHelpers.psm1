@@ -49,4 +49,13 @@ function Invoke-FreshPwsh {
     finally { Remove-Item $file -ErrorAction SilentlyContinue }
 }
 
+function Get-NuGetPackagePath {
+    # A file of a package that tests/tools/PgBackup.TestTools.csproj downloads (build.ps1 restores it before Pester runs).
+    param([Parameter(Mandatory)] [string] $RelativePath)
+    $globalPackages = ((& dotnet nuget locals global-packages -l) -replace '^global-packages:\s*', '').Trim()
+    $path = Join-Path $globalPackages $RelativePath
+    if (-not (Test-Path $path)) { throw "$path is missing: restore tests/tools/PgBackup.TestTools.csproj (build.ps1 Test does)." }
+    $path
+}
+
 Export-ModuleMember -Function *

@@ -39,7 +39,11 @@ public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
 
     [Parameter(ParameterSetName = RepositorySet)]
     [Parameter(ParameterSetName = SummarySet)]
-    public BackupStatus? Status { get; set; }
+    public BackupStatus? Status { get => (BackupStatus?)_status; set => _status = (int?)value; }
+
+    // Stored as the enum's int, not the enum: PowerShell loads this class before PgBackup.Core is resolvable
+    // (Loading/ModuleAssemblyLoader), and a field typed with a Core enum would need Core right then.
+    private int? _status;
 
     /// <summary>One PgBackup.BackupSummary per database (count, success rate, size, last success...) instead of each backup.</summary>
     [Parameter(Mandatory = true, ParameterSetName = SummarySet)]

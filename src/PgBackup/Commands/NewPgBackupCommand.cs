@@ -28,10 +28,15 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     public string? Repository { get; set; }
 
     [Parameter]
-    public BackupFormat Format { get; set; } = BackupFormat.Custom;
+    public BackupFormat Format { get => (BackupFormat)_format; set => _format = (int)value; }
 
     [Parameter]
-    public BackupCompression Compression { get; set; } = BackupCompression.Gzip;
+    public BackupCompression Compression { get => (BackupCompression)_compression; set => _compression = (int)value; }
+
+    // Stored as the enum's int, not the enum: PowerShell loads this class before PgBackup.Core is resolvable
+    // (Loading/ModuleAssemblyLoader), and a field typed with a Core enum would need Core right then.
+    private int _format = (int)BackupFormat.Custom;
+    private int _compression = (int)BackupCompression.Gzip;
 
     [Parameter]
     [ValidateRange(0, 22)]

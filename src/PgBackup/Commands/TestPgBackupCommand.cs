@@ -31,7 +31,11 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
     public string[]? Path { get; set; }
 
     [Parameter]
-    public TestLevel Level { get; set; } = TestLevel.Structure;
+    public TestLevel Level { get => (TestLevel)_level; set => _level = (int)value; }
+
+    // Stored as the enum's int, not the enum: PowerShell loads this class before PgBackup.Core is resolvable
+    // (Loading/ModuleAssemblyLoader), and a field typed with a Core enum would need Core right then.
+    private int _level = (int)TestLevel.Structure;
 
     /// <summary>Restore level: leave the temporary database on the server (its name is in the result).</summary>
     [Parameter]
