@@ -215,6 +215,39 @@ Describe 'S3 parity: Restore-PgBackup' {
         Get-RowCounts $target | Should -Be (Get-RowCounts $script:Database)
     }
 
+    It 'tests and restores by -Path (artifact and manifest s3:// URIs) with -S3Endpoint' {
+        $backup = New-S3Backup (New-Prefix 'bypath')
+        $target = 's3_bypath_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+
+        $tested = Test-PgBackup -Path $backup.Location -S3Endpoint $script:S3.Endpoint -Level Structure -ErrorAction Stop
+        $restored = Restore-PgBackup -Path $backup.ManifestLocation -S3Endpoint $script:S3.Endpoint -TargetDatabase $target `
+            -ConnectionString $script:ConnectionString -Force -ErrorAction Stop
+
+        $tested.Passed | Should -BeTrue
+        $tested.Backup.Id | Should -Be $backup.Id
+        $restored.Backup.Id | Should -Be $backup.Id
+        Get-RowCounts $target | Should -Be (Get-RowCounts $script:Database)
+    }
+
+    It 'backs up, tests and restores a database with a hostile name through S3' {
+        $hostile = "S3 Tëst ""quoted""; 'x' " + [guid]::NewGuid().ToString('N').Substring(0, 6)
+        $script:Cluster.CreateDatabase($hostile)
+        $null = $script:Cluster.Psql($hostile, 'CREATE TABLE "odd table" (id int PRIMARY KEY); INSERT INTO "odd table" SELECT generate_series(1, 42);')
+        $prefix = New-Prefix 'hostile'
+        $target = "$hostile restored"
+
+        $backup = New-PgBackup -Database $hostile -ConnectionString $script:ConnectionString -Repository (Get-S3Uri $prefix) -S3Endpoint $script:S3.Endpoint -RowCounts -ErrorAction Stop
+        $tested = $backup | Test-PgBackup -Level Restore -ConnectionString $script:ConnectionString -ErrorAction Stop
+        $restored = Get-PgBackupInfo -Repository (Get-S3Uri $prefix) -S3Endpoint $script:S3.Endpoint -Database 'S3 Tëst*' -Latest |
+            Restore-PgBackup -TargetDatabase $target -ConnectionString $script:ConnectionString -Force -ErrorAction Stop
+
+        Get-StoredSha256 "$prefix/$($backup.ArtifactKey)" | Should -Be $backup.Sha256
+        $tested.Passed | Should -BeTrue
+        $restored.Backup.Id | Should -Be $backup.Id
+        $restored.TargetDatabase | Should -Be $target
+        Get-RowCounts $target | Should -Be (Get-RowCounts $hostile)
+    }
+
     It 'refuses a corrupt S3 object with BackupCorrupt before creating anything on the server' {
         $backup = New-S3Backup (New-Prefix 'corrupt')
         $null = Set-FlippedByte $backup

@@ -5,6 +5,7 @@ using PgBackup.Catalog;
 using PgBackup.Errors;
 using PgBackup.Restore;
 using PgBackup.Storage.S3;
+using PgBackup.TestSupport;
 using PgBackup.Verification;
 using static PgBackup.Tests.Integration.RestoreTestSupport;
 
@@ -96,6 +97,47 @@ public sealed class S3ParityTests(PostgresFixture postgres, S3Fixture s3) : ICla
         {
             Assert.Null(archivePath);
         }
+    }
+
+    [Fact]
+    public async Task A_restore_and_a_restore_level_test_survive_broken_and_failing_s3_reads()
+    {
+        var (source, backup, direct) = await BackUpNorthwindAsync("flaky");
+        direct.Dispose();
+        await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
+        using var repository = s3.Repository(direct.S3.Prefix, proxy.Endpoint);
+        proxy.InjectFault(S3Operation.GetObject, S3Fault.InternalError, times: 1);
+        proxy.InjectFault(S3Operation.GetObject, S3Fault.TruncateResponseBody, times: 2);
+        var target = PostgresFixture.UniqueName("s3_flaky");
+
+        await new RestoreService().RunAsync(new RestoreRequest { Backup = backup, Repository = repository, Connection = postgres.Connection(), TargetDatabase = target }, CancellationToken.None);
+        var tested = await VerifyAsync(backup, repository, TestLevel.Restore);
+
+        Assert.Equal(await ContentHashesAsync(postgres.Cluster, source), await ContentHashesAsync(postgres.Cluster, target));
+        Assert.True(tested.Passed, tested.DescribeFailures());
+        var outcomes = proxy.RequestsOf(S3Operation.GetObject).Select(r => r.Outcome).ToList();
+        Assert.Contains("InternalError", outcomes);
+        Assert.Equal(2, outcomes.Count(o => o == "truncated"));
+        Assert.Empty(await VerificationSteps.LeftoverVerifyDatabasesAsync(postgres));
+    }
+
+    [Fact]
+    public async Task Cancelling_a_restore_from_s3_drops_the_database_it_was_creating()
+    {
+        var source = PostgresFixture.UniqueName("s3_slow");
+        await CreateSlowToRestoreAsync(postgres.Cluster, source);
+        using var repository = s3.Repository(S3Fixture.UniquePrefix("slow"));
+        var backup = await new BackupService().RunAsync(S3TestDatabases.Request(postgres, source, repository), CancellationToken.None);
+        var target = PostgresFixture.UniqueName("s3_slow_new");
+        var databasesBefore = await DatabasesAsync(postgres.Cluster);
+        using var cancellation = new CancellationTokenSource();
+
+        var restore = new RestoreService().RunAsync(new RestoreRequest { Backup = backup, Repository = repository, Connection = postgres.Connection(), TargetDatabase = target }, cancellation.Token);
+        Assert.Equal(target, await WaitForSleepingRestoreAsync(postgres.Cluster));
+        await cancellation.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => restore);
+        Assert.Equal(databasesBefore, await DatabasesAsync(postgres.Cluster));
     }
 
     [Fact]
