@@ -4,20 +4,16 @@
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Get-PgBackupModulePath) -Force
-    $script:Cluster = Start-TestCluster
-    Import-TestSupport
-    $script:S3 = [PgBackup.TestSupport.S3rverServer]::Start()
-    $script:Database = 's3_parity_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
-    $script:Cluster.CreateNorthwind($script:Database)
-    $script:ConnectionString = "postgresql://postgres@127.0.0.1:$($script:Cluster.Port)/postgres"
+    $script:S3 = Start-TestS3rver
     $script:SavedEndpoints = @{}
     foreach ($name in 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL') {
         $script:SavedEndpoints[$name] = [Environment]::GetEnvironmentVariable($name)
         [Environment]::SetEnvironmentVariable($name, $null)
     }
-    # Credentials through the SDK default chain; nothing secret on the command line.
-    $env:AWS_ACCESS_KEY_ID = [PgBackup.TestSupport.S3rverServer]::AccessKey
-    $env:AWS_SECRET_ACCESS_KEY = [PgBackup.TestSupport.S3rverServer]::SecretKey
+    $script:Cluster = Start-TestCluster
+    $script:Database = 's3_parity_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+    $script:Cluster.CreateNorthwind($script:Database)
+    $script:ConnectionString = "postgresql://postgres@127.0.0.1:$($script:Cluster.Port)/postgres"
 
     function New-Prefix([string] $Name) { "$Name-$([guid]::NewGuid().ToString('N').Substring(0, 8))" }
     function Get-S3Uri([string] $Prefix) { "s3://$($script:S3.Bucket)/$Prefix" }
@@ -25,6 +21,14 @@ BeforeAll {
     function New-S3Client {
         $options = [PgBackup.Storage.S3.S3RepositoryOptions]@{ Endpoint = $script:S3.Endpoint }
         [PgBackup.Storage.S3.S3ClientFactory]::Create($options, 'pester')
+    }
+
+    function New-S3Request($Client, [string] $Name, [hashtable] $Properties) {
+        # AWSSDK types are named through the client's own assembly: the module may load its dependencies
+        # in a private AssemblyLoadContext, where PowerShell type literals such as [Amazon.S3.Model.X] do not reach.
+        $request = [Activator]::CreateInstance($Client.GetType().Assembly.GetType("Amazon.S3.Model.$Name", $true))
+        foreach ($entry in $Properties.GetEnumerator()) { $request.($entry.Key) = $entry.Value }
+        $request
     }
 
     function Get-StoredPath([string] $ObjectKey) { Join-Path $script:S3.DataDirectory "$($script:S3.Bucket)/$ObjectKey._S3rver_object" }
@@ -37,7 +41,7 @@ BeforeAll {
     function Get-S3Keys([string] $Prefix) {
         $client = New-S3Client
         try {
-            $request = [Amazon.S3.Model.ListObjectsV2Request]@{ BucketName = $script:S3.Bucket; Prefix = "$Prefix/" }
+            $request = New-S3Request $client ListObjectsV2Request @{ BucketName = $script:S3.Bucket; Prefix = "$Prefix/" }
             $keys = [Collections.Generic.List[string]]::new()
             do {
                 $page = $client.ListObjectsV2Async($request).GetAwaiter().GetResult()
@@ -58,7 +62,7 @@ BeforeAll {
         $client = New-S3Client
         try {
             # No aws-chunked body: s3rver would store the chunk signatures.
-            $request = [Amazon.S3.Model.PutObjectRequest]@{ BucketName = $script:S3.Bucket; Key = $key; InputStream = [IO.MemoryStream]::new($bytes); UseChunkEncoding = $false }
+            $request = New-S3Request $client PutObjectRequest @{ BucketName = $script:S3.Bucket; Key = $key; InputStream = [IO.MemoryStream]::new($bytes); UseChunkEncoding = $false }
             $null = $client.PutObjectAsync($request).GetAwaiter().GetResult()
         }
         finally { $client.Dispose() }
@@ -123,9 +127,8 @@ BeforeAll {
 }
 
 AfterAll {
-    Remove-Item Env:AWS_ACCESS_KEY_ID, Env:AWS_SECRET_ACCESS_KEY -ErrorAction SilentlyContinue
     foreach ($entry in $script:SavedEndpoints.GetEnumerator()) { [Environment]::SetEnvironmentVariable($entry.Key, $entry.Value) }
-    if ($script:S3) { $script:S3.Dispose() }
+    Stop-TestS3rver $script:S3
     if ($script:Cluster) { $script:Cluster.Dispose() }
 }
 
