@@ -3,20 +3,15 @@ BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Get-PgBackupModulePath) -Force
     $script:Cluster = Start-TestCluster
-    Import-TestSupport
-    $script:S3 = [PgBackup.TestSupport.S3rverServer]::Start()
+    $script:S3 = Start-TestS3rver
     $script:Database = 's3_pester_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
     $script:Cluster.CreateNorthwind($script:Database)
     $script:ConnectionString = "postgresql://postgres@127.0.0.1:$($script:Cluster.Port)/postgres"
     $script:Repository = "s3://$($script:S3.Bucket)/pester"
-    # The SDK default chain finds these; nothing is passed on the command line.
-    $env:AWS_ACCESS_KEY_ID = [PgBackup.TestSupport.S3rverServer]::AccessKey
-    $env:AWS_SECRET_ACCESS_KEY = [PgBackup.TestSupport.S3rverServer]::SecretKey
 }
 
 AfterAll {
-    Remove-Item Env:AWS_ACCESS_KEY_ID, Env:AWS_SECRET_ACCESS_KEY -ErrorAction SilentlyContinue
-    if ($script:S3) { $script:S3.Dispose() }
+    Stop-TestS3rver $script:S3
     if ($script:Cluster) { $script:Cluster.Dispose() }
 }
 

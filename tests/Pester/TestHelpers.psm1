@@ -24,6 +24,21 @@ function Start-TestCluster {
     [PgBackup.TestSupport.PostgresCluster]::Start($options)
 }
 
+function Start-TestS3rver {
+    # Throwaway s3rver with its bucket; its keys go where the AWS SDK default chain finds them
+    # (never on a command line). Stop-TestS3rver disposes it and removes the keys.
+    Import-TestSupport
+    $env:AWS_ACCESS_KEY_ID = [PgBackup.TestSupport.S3rverServer]::AccessKey
+    $env:AWS_SECRET_ACCESS_KEY = [PgBackup.TestSupport.S3rverServer]::SecretKey
+    [PgBackup.TestSupport.S3rverServer]::Start()
+}
+
+function Stop-TestS3rver {
+    param($Server)
+    Remove-Item Env:AWS_ACCESS_KEY_ID, Env:AWS_SECRET_ACCESS_KEY -ErrorAction SilentlyContinue
+    if ($Server) { $Server.Dispose() }
+}
+
 function New-TestFolder {
     param([string] $Prefix = 'pgbackup-pester')
     $path = Join-Path ([IO.Path]::GetTempPath()) "$Prefix-$([guid]::NewGuid().ToString('N').Substring(0, 12))"
