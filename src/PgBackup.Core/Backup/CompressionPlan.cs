@@ -7,8 +7,8 @@ namespace PgBackup.Backup;
 /// </summary>
 public sealed record CompressionPlan(string? PgDumpMethod, int? PgDumpLevel, BackupCompression StreamCompression, int? StreamLevel)
 {
-    /// <summary>"pg_dump", "stream" or null, as recorded in the manifest.</summary>
-    public string? StageName => PgDumpMethod is not null ? "pg_dump" : StreamCompression != BackupCompression.None ? "stream" : null;
+    /// <summary>Who compresses, as recorded in the manifest.</summary>
+    public CompressionStage Stage => PgDumpMethod is not null ? CompressionStage.PgDump : StreamCompression != BackupCompression.None ? CompressionStage.Stream : CompressionStage.None;
 
     /// <param name="pgDumpMajor">null while pg_dump has not been located yet (assume the newest).</param>
     public static CompressionPlan For(BackupFormat format, BackupCompression compression, int? level, int? pgDumpMajor)

@@ -40,7 +40,6 @@ public static class BackupNaming
             BackupFormat.Custom => ".dump",
             BackupFormat.Plain => ".sql",
             BackupFormat.Tar => ".tar",
-            BackupFormat.Directory => ".dir.tar",
             _ => ".dump",
         };
         return baseExtension + (Streaming.CompressionStages.FileExtension(streamCompression) ?? string.Empty);

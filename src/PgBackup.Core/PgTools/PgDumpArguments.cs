@@ -37,7 +37,6 @@ public static class PgDumpArguments
                 BackupFormat.Custom => "custom",
                 BackupFormat.Plain => "plain",
                 BackupFormat.Tar => "tar",
-                BackupFormat.Directory => "directory",
                 _ => throw new ArgumentOutOfRangeException(nameof(options), options.Format, "Unknown format."),
             },
             "--no-password",

@@ -1,3 +1,4 @@
+using PgBackup.Artifacts;
 using PgBackup.Storage;
 
 namespace PgBackup.Restore;

@@ -1,5 +1,5 @@
 using Npgsql;
-using PgBackup.Restore;
+using PgBackup.Artifacts;
 
 namespace PgBackup.Server;
 

@@ -20,7 +20,7 @@ public sealed class LocalRepository : IBackupRepository
 
     public string Location => Root;
 
-    public string? Endpoint => null;
+    public RepositoryDescriptor Descriptor => new(Root);
 
     public string GetObjectLocation(string key) => PathOf(key);
 
@@ -64,7 +64,7 @@ public sealed class LocalRepository : IBackupRepository
         }
     }
 
-    public async Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    public async Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, ArtifactMetadata? metadata, CancellationToken cancellationToken)
     {
         var path = PathOf(key);
         var temporary = path + ".tmp-" + Guid.NewGuid().ToString("N")[..8];

@@ -1,5 +1,5 @@
 using System.Text;
-using PgBackup.Restore;
+using PgBackup.Artifacts;
 using PgBackup.Server;
 
 namespace PgBackup.Verification;

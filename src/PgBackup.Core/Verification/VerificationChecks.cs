@@ -1,5 +1,6 @@
 using System.Globalization;
-using PgBackup.Restore;
+using PgBackup.Artifacts;
+using PgBackup.PgTools;
 using PgBackup.Server;
 
 namespace PgBackup.Verification;
@@ -48,7 +49,7 @@ public static class VerificationChecks
             _ => $"expected sha256 {expected} (manifest), actual sha256 {read.ActualSha256}",
         });
 
-        if (backup.CompressionStage != "stream")
+        if (backup.CompressionStage != CompressionStage.Stream)
         {
             yield break;
         }

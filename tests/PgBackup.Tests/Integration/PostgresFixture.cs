@@ -1,5 +1,4 @@
 using PgBackup.Connection;
-using PgBackup.TestSupport;
 
 namespace PgBackup.Tests.Integration;
 
@@ -70,26 +69,4 @@ public sealed class ScramPostgresFixture : IAsyncLifetime
 public sealed class PostgresCollection : ICollectionFixture<PostgresFixture>, ICollectionFixture<ScramPostgresFixture>
 {
     public const string Name = "postgres";
-}
-
-/// <summary>A temporary local repository folder, removed afterwards.</summary>
-public sealed class TempFolder : IDisposable
-{
-    public TempFolder(string prefix = "pgbackup-repo")
-    {
-        Path = TestEnvironment.CreateTempDirectory(prefix);
-    }
-
-    public string Path { get; }
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
 }

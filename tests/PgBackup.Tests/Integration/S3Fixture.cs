@@ -6,7 +6,6 @@ using Amazon.S3.Model;
 using PgBackup.Backup;
 using PgBackup.Storage;
 using PgBackup.Storage.S3;
-using PgBackup.TestSupport;
 
 namespace PgBackup.Tests.Integration;
 
@@ -61,13 +60,7 @@ public sealed class S3Fixture : IAsyncLifetime
     }
 
     /// <summary>SHA-256 of the file s3rver keeps for an object: what is really stored, not what any client says.</summary>
-    public string StoredFileSha256(string objectKey)
-    {
-        var path = Path.Combine(Server.DataDirectory, Bucket, objectKey.Replace('/', Path.DirectorySeparatorChar) + "._S3rver_object");
-        Assert.True(File.Exists(path), $"s3rver holds no file for {objectKey} ({path}).");
-        using var file = File.OpenRead(path);
-        return Convert.ToHexString(SHA256.HashData(file)).ToLowerInvariant();
-    }
+    public string StoredFileSha256(string objectKey) => Server.StoredObjectSha256(objectKey);
 
     /// <summary>Every object key in the bucket under <paramref name="prefix"/>, read straight from s3rver.</summary>
     public async Task<List<string>> ListKeysAsync(string prefix)

@@ -19,6 +19,12 @@ public sealed record S3RepositoryOptions
 {
     public const string DefaultStorageClass = "STANDARD_IA";
 
+    /// <summary>The <see cref="RepositoryDescriptor"/> settings an S3 repository records about how it was reached.</summary>
+    public const string EndpointSetting = "endpoint";
+
+    /// <inheritdoc cref="EndpointSetting"/>
+    public const string RegionSetting = "region";
+
     /// <summary>Custom endpoint (MinIO, Ceph, s3rver …); null = AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, then AWS itself.</summary>
     public string? Endpoint { get; init; }
 
@@ -41,4 +47,28 @@ public sealed record S3RepositoryOptions
 
     /// <summary>Explicit credentials (tests, embedding); null = the SDK default chain (env, AWS_PROFILE, web identity, instance role).</summary>
     public AWSCredentials? Credentials { get; init; }
+
+    /// <summary>The descriptor settings of a repository reached through this endpoint and region (either may be null).</summary>
+    public static IReadOnlyDictionary<string, string> DescriptorSettings(string? endpoint, string? region)
+    {
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!string.IsNullOrWhiteSpace(endpoint))
+        {
+            settings[EndpointSetting] = endpoint;
+        }
+
+        if (!string.IsNullOrWhiteSpace(region))
+        {
+            settings[RegionSetting] = region.Trim();
+        }
+
+        return settings;
+    }
+
+    /// <summary>These options, with the endpoint and region a repository was reached through wherever these leave them open.</summary>
+    public S3RepositoryOptions CompletedBy(RepositoryDescriptor descriptor) => this with
+    {
+        Endpoint = Endpoint ?? descriptor.Setting(EndpointSetting),
+        Region = Region ?? descriptor.Setting(RegionSetting),
+    };
 }

@@ -2,9 +2,8 @@ using System.Buffers;
 using System.Text;
 using PgBackup.Connection;
 using PgBackup.Diagnostics;
-using PgBackup.PgTools;
 
-namespace PgBackup.Restore;
+namespace PgBackup.PgTools;
 
 /// <summary>The end of a pg_restore/psql run.</summary>
 public sealed record PgRunOutcome(int ExitCode, string StandardOutput, string StandardError)

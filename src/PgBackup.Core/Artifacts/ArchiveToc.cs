@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using PgBackup.Server;
 
-namespace PgBackup.Restore;
+namespace PgBackup.Artifacts;
 
 /// <summary>An entry of <c>pg_restore --list</c> output.</summary>
 public sealed record TocEntry(string Type, string? Schema, string Name);
