@@ -9,7 +9,7 @@ namespace PgBackup.Artifacts;
 /// as one stream: stored bytes → size/SHA-256 verification → decompression (when PgBackup's
 /// stream stage compressed them). What comes out is what pg_dump wrote.
 /// </summary>
-public static class BackupArtifactReader
+internal static class BackupArtifactReader
 {
     /// <summary>The stored bytes, verified against the manifest as they are read (no decompression).</summary>
     public static async Task<VerifyingReadStream> OpenStoredAsync(IBackupRepository repository, BackupInfo backup, CancellationToken cancellationToken)

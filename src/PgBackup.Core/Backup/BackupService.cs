@@ -17,7 +17,7 @@ namespace PgBackup.Backup;
 /// one buffer. The manifest is written last and is the commit marker; a failure leaves no
 /// artifact and records a Failed manifest so success rates are measurable.
 /// </summary>
-public sealed class BackupService
+internal sealed class BackupService
 {
     private const int CopyBufferSize = 1 << 20;
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);

@@ -5,7 +5,7 @@ namespace PgBackup.Backup;
 /// archive natively, or PgBackup's stream stage (plain/tar output, or zstd/lz4 with a pg_dump
 /// older than 16). Pure: unit-tested for every format × method × pg_dump version.
 /// </summary>
-public sealed record CompressionPlan(string? PgDumpMethod, int? PgDumpLevel, BackupCompression StreamCompression, int? StreamLevel)
+internal sealed record CompressionPlan(string? PgDumpMethod, int? PgDumpLevel, BackupCompression StreamCompression, int? StreamLevel)
 {
     /// <summary>Who compresses, as recorded in the manifest.</summary>
     public CompressionStage Stage => PgDumpMethod is not null ? CompressionStage.PgDump : StreamCompression != BackupCompression.None ? CompressionStage.Stream : CompressionStage.None;

@@ -10,7 +10,7 @@ namespace PgBackup.Backup;
 /// however the tables change meanwhile. The transaction must stay open until pg_dump has finished
 /// (pg_dump imports the snapshot when it starts); disposing ends it.
 /// </summary>
-public sealed class DumpSnapshot : IAsyncDisposable
+internal sealed class DumpSnapshot : IAsyncDisposable
 {
     private readonly NpgsqlConnection _connection;
     private readonly NpgsqlTransaction _transaction;

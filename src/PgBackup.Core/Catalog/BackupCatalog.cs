@@ -5,7 +5,7 @@ using PgBackup.Storage;
 namespace PgBackup.Catalog;
 
 /// <summary>Which backups to list.</summary>
-public sealed record CatalogQuery
+internal sealed record CatalogQuery
 {
     /// <summary>Wildcard patterns (<c>*</c>, <c>?</c>) on the database name; empty means all.</summary>
     public IReadOnlyList<string> DatabasePatterns { get; init; } = [];
@@ -19,7 +19,7 @@ public sealed record CatalogQuery
 }
 
 /// <summary>Reads manifests from a repository and turns them into <see cref="BackupInfo"/>.</summary>
-public sealed class BackupCatalog(IBackupRepository repository, IOperationLog? log = null)
+internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog? log = null)
 {
     private const int ParallelReads = 16;
 
@@ -122,7 +122,7 @@ public sealed class BackupCatalog(IBackupRepository repository, IOperationLog? l
 }
 
 /// <summary>PowerShell-style wildcards (<c>*</c>, <c>?</c>, <c>[abc]</c>), case-insensitive, without a PowerShell reference.</summary>
-public static class WildcardMatcher
+internal static class WildcardMatcher
 {
     public static Func<string, bool> Create(string pattern)
     {

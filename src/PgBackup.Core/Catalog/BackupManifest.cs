@@ -6,7 +6,7 @@ namespace PgBackup.Catalog;
 /// The manifest as stored (<c>*.manifest.json</c>). This is an on-disk format: fields are only
 /// ever added; a change in meaning bumps <see cref="SchemaVersion"/>.
 /// </summary>
-public sealed record BackupManifest
+internal sealed record BackupManifest
 {
     public const int CurrentSchemaVersion = 1;
 

@@ -5,7 +5,7 @@ using PgBackup.Errors;
 namespace PgBackup.Catalog;
 
 /// <summary>Reads and writes manifests as indented, camelCase JSON with enums as names.</summary>
-public static class ManifestSerializer
+internal static class ManifestSerializer
 {
     private static readonly JsonSerializerOptions Options = new()
     {

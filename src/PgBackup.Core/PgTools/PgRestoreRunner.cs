@@ -6,7 +6,7 @@ using PgBackup.Diagnostics;
 namespace PgBackup.PgTools;
 
 /// <summary>The end of a pg_restore/psql run.</summary>
-public sealed record PgRunOutcome(int ExitCode, string StandardOutput, string StandardError)
+internal sealed record PgRunOutcome(int ExitCode, string StandardOutput, string StandardError)
 {
     public bool Succeeded => ExitCode == 0;
 }
@@ -17,7 +17,7 @@ public sealed record PgRunOutcome(int ExitCode, string StandardOutput, string St
 /// pump stops quietly and the tool's own message is what gets reported. A failure of the input
 /// stream itself (say, a checksum mismatch at its end) is rethrown after the tool is stopped.
 /// </summary>
-public static class PgRestoreRunner
+internal static class PgRestoreRunner
 {
     private const int CopyBufferSize = 1 << 20;
 

@@ -8,7 +8,7 @@ namespace PgBackup.Restore;
 /// transaction (ALTER DATABASE … RENAME is transactional), so either both happen or neither does —
 /// if the second rename fails the first is rolled back and the live database keeps its name.
 /// </summary>
-public static class DatabaseSwap
+internal static class DatabaseSwap
 {
     // A client may reconnect between terminating its session and the rename; a few tries settle it.
     private const int Attempts = 5;

@@ -16,7 +16,7 @@ namespace PgBackup.Restore;
 /// Any failure or cancellation before the swap drops what this service created and leaves the
 /// live database exactly as it was.
 /// </summary>
-public sealed class RestoreService
+internal sealed class RestoreService
 {
     // Cleanup must run even when the user pressed Ctrl+C, but not hang forever on a dead server.
     private static readonly TimeSpan CleanupTimeout = TimeSpan.FromSeconds(60);

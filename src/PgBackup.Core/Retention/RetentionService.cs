@@ -9,10 +9,10 @@ namespace PgBackup.Retention;
 /// <summary>Asks whether one removal may go ahead (the cmdlet answers with ShouldProcess, so -WhatIf and -Confirm work).</summary>
 /// <param name="target">What would be removed, as shown to the user.</param>
 /// <param name="action">Why, as shown to the user.</param>
-public delegate Task<bool> ConfirmRemoval(string target, string action, CancellationToken cancellationToken);
+internal delegate Task<bool> ConfirmRemoval(string target, string action, CancellationToken cancellationToken);
 
 /// <summary>What to expire, where, and by which policy.</summary>
-public sealed record RetentionRequest
+internal sealed record RetentionRequest
 {
     public required IBackupRepository Repository { get; init; }
 
@@ -36,7 +36,7 @@ public sealed record RetentionRequest
 }
 
 /// <summary>What a retention run did in one repository.</summary>
-public sealed class RetentionResult
+internal sealed class RetentionResult
 {
     public required string Repository { get; init; }
 
@@ -86,7 +86,7 @@ public sealed class RetentionResult
 /// behaves the same on every store. Touches nothing but backups with a manifest of ours (and, when
 /// asked, day-old leftovers named in our layout).
 /// </summary>
-public sealed class RetentionService(IOperationLog? log = null, TimeProvider? clock = null)
+internal sealed class RetentionService(IOperationLog? log = null, TimeProvider? clock = null)
 {
     private readonly IOperationLog _log = log ?? NullOperationLog.Instance;
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;

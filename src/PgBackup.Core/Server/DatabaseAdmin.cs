@@ -6,7 +6,7 @@ namespace PgBackup.Server;
 /// Database-level DDL (exists, create, drop, terminate sessions) and catalogue queries, on one server's pooled connections.
 /// Every identifier is quoted: hostile names (quotes, spaces, unicode, 63 bytes) work and inject nothing.
 /// </summary>
-public sealed class DatabaseAdmin(PgServer server)
+internal sealed class DatabaseAdmin(PgServer server)
 {
     /// <summary>The maintenance database the DDL runs in.</summary>
     public string MaintenanceDatabase { get; init; } = "postgres";

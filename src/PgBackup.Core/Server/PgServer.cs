@@ -11,7 +11,7 @@ namespace PgBackup.Server;
 /// pooled connections to it (<see cref="ReleaseConnections"/>): an idle one would make PostgreSQL refuse.
 /// Disposing closes every connection it opened.
 /// </summary>
-public sealed class PgServer(PgConnectionSettings settings) : IAsyncDisposable
+internal sealed class PgServer(PgConnectionSettings settings) : IAsyncDisposable
 {
     private readonly Dictionary<string, NpgsqlDataSource> _sources = new(StringComparer.Ordinal);
 

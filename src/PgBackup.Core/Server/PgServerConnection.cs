@@ -10,7 +10,7 @@ namespace PgBackup.Server;
 /// script against (ConnectionFailed, AuthenticationFailed, DatabaseNotFound). Connections are opened through
 /// <see cref="PgServer"/>.
 /// </summary>
-public static class PgServerConnection
+internal static class PgServerConnection
 {
     public static string BuildConnectionString(PgConnectionSettings settings, string? database = null)
     {

@@ -1,20 +1,20 @@
 namespace PgBackup.Storage;
 
 /// <summary>An object in a repository, as listed (no content).</summary>
-public sealed record RepositoryObject(string Key, long Size, DateTime LastModifiedUtc);
+internal sealed record RepositoryObject(string Key, long Size, DateTime LastModifiedUtc);
 
 /// <summary>
 /// Facts about a backup that a store may attach to its objects (S3 object metadata, say), given by the caller:
 /// a store never reads them out of the content it is asked to write.
 /// </summary>
 /// <param name="Sha256">The stored bytes' SHA-256 when already known (a manifest, a single-part artifact).</param>
-public sealed record ArtifactMetadata(string Database, DateTime CreatedAtUtc, string BackupType, string ToolVersion, string? Sha256 = null);
+internal sealed record ArtifactMetadata(string Database, DateTime CreatedAtUtc, string BackupType, string ToolVersion, string? Sha256 = null);
 
 /// <summary>
 /// An artifact being written. Bytes go to <see cref="Content"/>; nothing is visible under the
 /// final key until <see cref="CommitAsync"/> succeeds. Disposing without committing aborts.
 /// </summary>
-public interface IArtifactUpload : IAsyncDisposable
+internal interface IArtifactUpload : IAsyncDisposable
 {
     Stream Content { get; }
 
@@ -29,7 +29,7 @@ public interface IArtifactUpload : IAsyncDisposable
 /// Where backups live: a local folder or an S3 prefix. Keys are repository-relative and use '/'
 /// (<c>YYYY/MM/DD/name.dump</c>), the same in every store.
 /// </summary>
-public interface IBackupRepository
+internal interface IBackupRepository
 {
     /// <summary>The repository as the user names it: a full folder path or s3://bucket/prefix.</summary>
     string Location { get; }

@@ -7,7 +7,7 @@ namespace PgBackup.Storage;
 /// A repository in a local (or mounted) folder. Artifacts are written as <c>.partial</c> files,
 /// flushed to the disk and renamed, so a crash never leaves a file under its final name.
 /// </summary>
-public sealed class LocalRepository : IBackupRepository
+internal sealed class LocalRepository : IBackupRepository
 {
     public const string PartialSuffix = ".partial";
 

@@ -4,7 +4,7 @@ using PgBackup.Storage.S3;
 namespace PgBackup.Storage;
 
 /// <summary>Turns what the user passed as -Repository into a store.</summary>
-public static class RepositoryFactory
+internal static class RepositoryFactory
 {
     public const string RepositoryVariable = "PGBACKUP_REPOSITORY";
 

@@ -21,7 +21,7 @@ namespace PgBackup.Verification;
 /// Findings about the backup become failed checks in the <see cref="TestResult"/>; only problems of the
 /// test itself (unreachable repository or server, missing tools) are thrown.
 /// </summary>
-public sealed class BackupVerifier
+internal sealed class BackupVerifier
 {
     private static readonly TimeSpan CleanupTimeout = TimeSpan.FromSeconds(60);
 

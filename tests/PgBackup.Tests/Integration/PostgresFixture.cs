@@ -13,7 +13,7 @@ public sealed class PostgresFixture : IAsyncLifetime
     public PostgresCluster Cluster => _cluster ?? throw new InvalidOperationException("The cluster is not started.");
 
     /// <summary>Connection settings for the superuser over TCP.</summary>
-    public PgConnectionSettings Connection(string? database = null) => new()
+    internal PgConnectionSettings Connection(string? database = null) => new()
     {
         Host = Cluster.Host,
         Port = Cluster.Port,
@@ -45,7 +45,7 @@ public sealed class ScramPostgresFixture : IAsyncLifetime
 
     public PostgresCluster Cluster => _cluster ?? throw new InvalidOperationException("The cluster is not started.");
 
-    public PgConnectionSettings Connection(string? database = null, string? password = Password) => new()
+    internal PgConnectionSettings Connection(string? database = null, string? password = Password) => new()
     {
         Host = Cluster.Host,
         Port = Cluster.Port,

@@ -16,10 +16,10 @@ public abstract class RetentionServiceContract
     public static IEnumerable<object[]> SixtyDayCases => SixtyDayScenario.Cases();
 
     /// <summary>A new, empty repository that exists (the test may write into it).</summary>
-    protected abstract Task<IBackupRepository> CreateRepositoryAsync();
+    private protected abstract Task<IBackupRepository> CreateRepositoryAsync();
 
     /// <summary>A repository location that does not exist, for the not-found case.</summary>
-    protected abstract IBackupRepository MissingRepository();
+    private protected abstract IBackupRepository MissingRepository();
 
     [Theory]
     [MemberData(nameof(SixtyDayCases))]
@@ -330,14 +330,14 @@ public sealed class LocalRetentionServiceTests : RetentionServiceContract, IDisp
 {
     private readonly List<TempFolder> _folders = [];
 
-    protected override Task<IBackupRepository> CreateRepositoryAsync()
+    private protected override Task<IBackupRepository> CreateRepositoryAsync()
     {
         var folder = new TempFolder("pgbackup-retention");
         _folders.Add(folder);
         return Task.FromResult<IBackupRepository>(new LocalRepository(folder.Path));
     }
 
-    protected override IBackupRepository MissingRepository() => new LocalRepository(Path.Combine(Path.GetTempPath(), "pgbackup-missing-" + Guid.NewGuid().ToString("N")));
+    private protected override IBackupRepository MissingRepository() => new LocalRepository(Path.Combine(Path.GetTempPath(), "pgbackup-missing-" + Guid.NewGuid().ToString("N")));
 
     public void Dispose()
     {

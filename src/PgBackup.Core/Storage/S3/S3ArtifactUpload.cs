@@ -18,7 +18,7 @@ namespace PgBackup.Storage.S3;
 /// sends AbortMultipartUpload, so no orphaned parts keep costing money.
 /// </para>
 /// </summary>
-public sealed class S3ArtifactUpload : IArtifactUpload
+internal sealed class S3ArtifactUpload : IArtifactUpload
 {
     private const int PartAttempts = 4;
 

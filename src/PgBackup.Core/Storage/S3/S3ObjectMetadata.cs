@@ -15,7 +15,7 @@ namespace PgBackup.Storage.S3;
 /// every byte again and, for infrequent-access classes, pay a retrieval for it).
 /// </para>
 /// </summary>
-public static class S3ObjectMetadata
+internal static class S3ObjectMetadata
 {
     public const string CreatedAt = "created_at";
     public const string Database = "database";

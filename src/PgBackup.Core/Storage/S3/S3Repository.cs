@@ -13,7 +13,7 @@ namespace PgBackup.Storage.S3;
 /// Every request body is sent plainly (no aws-chunked encoding) with a Content-MD5, so a server
 /// that mishandles chunked bodies cannot silently store something else.
 /// </summary>
-public sealed class S3Repository : IBackupRepository, IDisposable
+internal sealed class S3Repository : IBackupRepository, IDisposable
 {
     /// <summary>Manifests are read by every listing: keep them out of infrequent-access classes (retrieval fees, 128 KiB minimum).</summary>
     private const string ManifestStorageClass = "STANDARD";

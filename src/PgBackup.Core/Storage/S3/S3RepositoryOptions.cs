@@ -3,7 +3,7 @@ using Amazon.Runtime;
 namespace PgBackup.Storage.S3;
 
 /// <summary>Server-side encryption S3 applies to every object PgBackup writes.</summary>
-public enum S3ServerSideEncryption
+internal enum S3ServerSideEncryption
 {
     None,
     AES256,
@@ -15,7 +15,7 @@ public enum S3ServerSideEncryption
 /// endpoint and region fall back to the environment (see <see cref="S3ClientFactory"/>), the
 /// credentials to the AWS SDK default chain.
 /// </summary>
-public sealed record S3RepositoryOptions
+internal sealed record S3RepositoryOptions
 {
     public const string DefaultStorageClass = "STANDARD_IA";
 
