@@ -91,6 +91,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     private PgConnectionSettings? _connection;
     private IBackupRepository? _repository;
     private string? _backupType;
+    private Dictionary<string, string>? _tags;
     private bool _sawDatabase;
 
     private protected override void OnBegin()
@@ -99,6 +100,8 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         _repository = OpenRepository(Repository);
         // Nobody at a prompt (scheduled task, CI, -NonInteractive): the backup is recorded as automated.
         _backupType = SessionInteractivity.CanPrompt(Host) ? "manual" : "automated";
+        // The hashtable's values may be PowerShell objects: turned into text here, on the pipeline thread.
+        _tags = ToStringDictionary(Tag);
     }
 
     private protected override void OnRecord()
@@ -145,7 +148,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
             SchemaOnly = SchemaOnly.IsPresent,
             RowCounts = RowCounts.IsPresent,
             Environment = Environment,
-            Tags = ToStringDictionary(Tag),
+            Tags = _tags!,
             BackupType = _backupType!,
         };
 
