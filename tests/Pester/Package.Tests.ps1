@@ -17,21 +17,13 @@ Describe 'The PgBackup package' {
     It 'installs with Install-PSResource from a local repository, imports by name and lists backups' {
         $profileRoot = New-TestFolder -Prefix 'pgbackup-install'
         $repository = New-TestFolder -Prefix 'pgbackup-installed-repo'
-        $saved = @{}
-        try {
-            New-TestBackupObjects -Database 'shop' -StartedAt ([datetime]::UtcNow.AddHours(-1)) -Hex 'beef' | Write-TestBackupObjects -Repository $repository
-            # A user profile of its own (PSResourceGet's repository list, the CurrentUser module folder): nothing
-            # of this machine's is touched, and nothing installed elsewhere can be picked up instead.
-            foreach ($name in 'HOME', 'XDG_DATA_HOME', 'XDG_CONFIG_HOME', 'XDG_CACHE_HOME', 'PSModulePath') {
-                $saved[$name] = [Environment]::GetEnvironmentVariable($name)
-            }
-            # Everything per-user derives from HOME then (PowerShell's and PSResourceGet's folders agree on it).
-            $env:HOME = $profileRoot
-            $env:XDG_DATA_HOME = $null
-            $env:XDG_CONFIG_HOME = $null
-            $env:XDG_CACHE_HOME = $null
-            $env:PSModulePath = $null
-            $result = Invoke-FreshPwsh -Script @"
+        New-TestBackupObjects -Database 'shop' -StartedAt ([datetime]::UtcNow.AddHours(-1)) -Hex 'beef' | Write-TestBackupObjects -Repository $repository
+        # A user profile of its own (PSResourceGet's repository list, the CurrentUser module folder): nothing of this
+        # machine's is touched, and nothing installed elsewhere can be picked up instead. Everything per-user then
+        # derives from HOME, where PowerShell's and PSResourceGet's folders agree.
+        $profileEnvironment = @{ HOME = $profileRoot; XDG_DATA_HOME = $null; XDG_CONFIG_HOME = $null; XDG_CACHE_HOME = $null; PSModulePath = $null }
+        $result = Invoke-WithEnvironment $profileEnvironment {
+            Invoke-FreshPwsh -Script @"
 `$ErrorActionPreference = 'Stop'
 # Anything PSResourceGet might write relative to the working directory lands in the test profile too.
 Set-Location '$profileRoot'
@@ -49,9 +41,6 @@ Import-Module PgBackup
 "id=`$(`$backups[0].Id)"
 "type=`$(`$backups[0].GetType().FullName)"
 "@
-        }
-        finally {
-            foreach ($entry in $saved.GetEnumerator()) { [Environment]::SetEnvironmentVariable($entry.Key, $entry.Value) }
         }
         try {
             $output = $result.Output -join "`n"

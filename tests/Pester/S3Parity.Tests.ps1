@@ -8,7 +8,7 @@ BeforeAll {
     $script:SavedEndpoints = @{}
     foreach ($name in 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL') {
         $script:SavedEndpoints[$name] = [Environment]::GetEnvironmentVariable($name)
-        [Environment]::SetEnvironmentVariable($name, $null)
+        Set-ProcessVariable $name $null
     }
     $script:Cluster = Start-TestCluster
     $script:Database = 's3_parity_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
@@ -66,7 +66,7 @@ BeforeAll {
 }
 
 AfterAll {
-    foreach ($entry in $script:SavedEndpoints.GetEnumerator()) { [Environment]::SetEnvironmentVariable($entry.Key, $entry.Value) }
+    foreach ($entry in $script:SavedEndpoints.GetEnumerator()) { Set-ProcessVariable $entry.Key $entry.Value }
     Stop-TestS3rver $script:S3
     if ($script:Cluster) { $script:Cluster.Dispose() }
 }

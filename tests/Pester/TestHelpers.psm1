@@ -30,10 +30,39 @@ function Start-TestCluster {
     [PgBackup.TestSupport.PostgresCluster]::Start($options)
 }
 
+function Set-ProcessVariable {
+    # Sets a process environment variable, or removes it for $null. ([Environment]::SetEnvironmentVariable called from
+    # PowerShell would get "" for $null and leave an empty variable behind, which libpq, for one, reads as a value.)
+    param([Parameter(Mandatory)] [string] $Name, [AllowNull()] [string] $Value)
+    if ([string]::IsNullOrEmpty($Value)) { Remove-Item "Env:$Name" -ErrorAction SilentlyContinue }
+    else { Set-Item "Env:$Name" -Value $Value }
+}
+
+function Invoke-WithEnvironment {
+    # Runs a script block with process environment variables set (a $null value unsets one), then puts back exactly
+    # what was there before. Returns the script block's output.
+    param([Parameter(Mandatory)] [hashtable] $Variables, [Parameter(Mandatory)] [scriptblock] $ScriptBlock)
+    $saved = @{}
+    foreach ($name in $Variables.Keys) {
+        $saved[$name] = [Environment]::GetEnvironmentVariable($name)
+        Set-ProcessVariable $name $Variables[$name]
+    }
+    try { & $ScriptBlock }
+    finally {
+        foreach ($name in $saved.Keys) { Set-ProcessVariable $name $saved[$name] }
+    }
+}
+
+$script:AwsKeysBeforeS3rver = $null
+
 function Start-TestS3rver {
     # Throwaway s3rver with its bucket; its keys go where the AWS SDK default chain finds them
-    # (never on a command line). Stop-TestS3rver disposes it and removes the keys.
+    # (never on a command line). Stop-TestS3rver disposes it and puts back the keys that were there before.
     Import-TestSupport
+    $script:AwsKeysBeforeS3rver = @{
+        AWS_ACCESS_KEY_ID     = $env:AWS_ACCESS_KEY_ID
+        AWS_SECRET_ACCESS_KEY = $env:AWS_SECRET_ACCESS_KEY
+    }
     $env:AWS_ACCESS_KEY_ID = [PgBackup.TestSupport.S3rverServer]::AccessKey
     $env:AWS_SECRET_ACCESS_KEY = [PgBackup.TestSupport.S3rverServer]::SecretKey
     [PgBackup.TestSupport.S3rverServer]::Start()
@@ -41,7 +70,10 @@ function Start-TestS3rver {
 
 function Stop-TestS3rver {
     param($Server)
-    Remove-Item Env:AWS_ACCESS_KEY_ID, Env:AWS_SECRET_ACCESS_KEY -ErrorAction SilentlyContinue
+    if ($script:AwsKeysBeforeS3rver) {
+        foreach ($entry in $script:AwsKeysBeforeS3rver.GetEnumerator()) { Set-ProcessVariable $entry.Key $entry.Value }
+        $script:AwsKeysBeforeS3rver = $null
+    }
     if ($Server) { $Server.Dispose() }
 }
 
