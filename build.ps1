@@ -1,22 +1,26 @@
 <#
 .SYNOPSIS
-    The front door for building, testing and demonstrating PgBackup.
+    The front door for building, testing, packaging and demonstrating PgBackup.
 
 .DESCRIPTION
     Tasks (run one or several, in order):
 
-      Build   Compiles the solution (Release) and stages the importable module under out/PgBackup/.
-      Test    Build, then every test: xunit (unit, real PostgreSQL, real s3rver, hosted module)
-              and Pester (the built module in pwsh). Ends with one line "N passed, N failed" and
-              exits non-zero when anything failed.
-      Demo    Build, then start a throwaway PostgreSQL, load the bundled Northwind sample, back it
-              up into out/demo-repository, list it, test it by restoring it into a throwaway
-              database, damage the live database and repair it with Restore-PgBackup, show what
-              retention would remove (-WhatIf) and the repository summary, and stop the server
-              (tests/demo/Invoke-Demo.ps1).
-      Benchmark  Build, then time the cmdlets against the raw PostgreSQL tools on a generated
-              database of -SizeMB megabytes (tests/benchmark/Invoke-Benchmark.ps1); prints ratios.
-      Clean   Removes out/ and every bin/ and obj/ folder.
+      Build      Compiles the solution and stages the importable module under out/PgBackup/ (the manifest's
+                 ModuleVersion filled in from <Version> in Directory.Build.props).
+      Test       Build, then every test: xunit (unit, real PostgreSQL, real s3rver, the hosted module) and Pester
+                 (the built module in pwsh, and the package installed with Install-PSResource). Ends with one line
+                 "N passed, N failed" and exits non-zero when anything failed.
+      Demo       Build, then start a throwaway PostgreSQL, load the bundled Northwind sample, back it up into
+                 out/demo-repository, list it, test it by restoring it into a throwaway database, damage the live
+                 database and repair it with Restore-PgBackup, show what retention would remove (-WhatIf) and the
+                 repository summary, and stop the server (tests/demo/Invoke-Demo.ps1).
+      Benchmark  Build, then time the cmdlets against the raw PostgreSQL tools on a generated database of
+                 -SizeMB megabytes (tests/benchmark/Invoke-Benchmark.ps1); prints ratios.
+      Package    Build, then out/package/PgBackup/<version>/ (the module folder as Install-PSResource lays it out)
+                 and out/package/PgBackup.<version>.nupkg, installable from a local repository:
+                   Register-PSResourceRepository -Name PgBackupLocal -Uri ./out/package -Trusted
+                   Install-PSResource -Name PgBackup -Repository PgBackupLocal
+      Clean      Removes out/ and every bin/ and obj/ folder.
 
     Needs only the .NET SDK plus the PostgreSQL server and client tools (and Node.js for the S3 tests);
     PowerShell itself comes from the repository's dotnet tool manifest:
@@ -25,19 +29,28 @@
       dotnet tool restore && dotnet pwsh ./build.ps1 Test
 
 .PARAMETER Task
-    One or more of Build, Test, Demo, Clean. Default: Build.
+    One or more of Build, Test, Demo, Benchmark, Package, Clean. Default: Build.
 
 .PARAMETER Configuration
-    Release (default) or Debug.
+    Release (default) or Debug. Every task — and every test binary the tests load — uses this one.
 
 .PARAMETER Filter
     For Test: run only xunit tests whose full name contains this text and Pester tests whose name
     matches it (-like *Filter*). For quick local iterations; CI runs everything.
+
+.PARAMETER SizeMB
+    For Benchmark: the size of the generated database (default 200).
+
+.EXAMPLE
+    ./build.ps1 Test -Filter Restore
+
+.EXAMPLE
+    ./build.ps1 Package
 #>
 [CmdletBinding()]
 param(
     [Parameter(Position = 0)]
-    [ValidateSet('Build', 'Test', 'Demo', 'Benchmark', 'Clean')]
+    [ValidateSet('Build', 'Test', 'Demo', 'Benchmark', 'Package', 'Clean')]
     [string[]] $Task = @('Build'),
 
     [ValidateSet('Release', 'Debug')]
@@ -45,7 +58,6 @@ param(
 
     [string] $Filter,
 
-    # For Benchmark: the size of the generated database.
     [int] $SizeMB = 200
 )
 
@@ -55,6 +67,15 @@ $Root = $PSScriptRoot
 $OutDir = Join-Path $Root 'out'
 $ModuleDir = Join-Path $OutDir 'PgBackup'
 $TestResultsDir = Join-Path $OutDir 'test-results'
+$PackageDir = Join-Path $OutDir 'package'
+
+function Get-ModuleVersion {
+    # The version is written once, in Directory.Build.props; the assemblies get it from MSBuild, the manifest from here.
+    $props = [xml] (Get-Content -Raw (Join-Path $Root 'Directory.Build.props'))
+    $version = @($props.Project.PropertyGroup | ForEach-Object { $_.Version } | Where-Object { $_ })[0]
+    if (-not $version) { throw 'Directory.Build.props has no <Version>.' }
+    $version
+}
 
 function Invoke-Native {
     # Runs a native command and stops the build when it fails (PowerShell does not, by default).
@@ -70,13 +91,17 @@ function Invoke-BuildTask {
     if (Test-Path $ModuleDir) { Remove-Item $ModuleDir -Recurse -Force }
     $null = New-Item -ItemType Directory -Path $ModuleDir -Force
     $binaries = Join-Path $Root "src/PgBackup/bin/$Configuration/net8.0"
-    # Only the cmdlets load into the session's default AssemblyLoadContext. PgBackup.Core and everything it
-    # pulls in (Npgsql, AWSSDK, …) go to dependencies/, loaded into PgBackup's own context
+    # Only the cmdlets and the output types load into the session's default AssemblyLoadContext. PgBackup.Core and
+    # everything it pulls in (Npgsql, AWSSDK, …) go to dependencies/, loaded into PgBackup's own context
     # (src/PgBackup/Loading), so other modules' versions of the same assemblies never clash with ours.
-    Copy-Item (Join-Path $binaries 'PgBackup.dll'), (Join-Path $binaries 'PgBackup.Format.ps1xml') -Destination $ModuleDir
+    $defaultContext = 'PgBackup.dll', 'PgBackup.Types.dll'
+    Copy-Item ($defaultContext + 'PgBackup.Format.ps1xml' | ForEach-Object { Join-Path $binaries $_ }) -Destination $ModuleDir
     $dependencies = New-Item -ItemType Directory -Path (Join-Path $ModuleDir 'dependencies')
-    Get-ChildItem $binaries -File -Filter *.dll | Where-Object Name -ne 'PgBackup.dll' | Copy-Item -Destination $dependencies
-    Copy-Item (Join-Path $Root 'PgBackup.psd1') -Destination $ModuleDir
+    Get-ChildItem $binaries -File -Filter *.dll | Where-Object Name -notin $defaultContext | Copy-Item -Destination $dependencies
+    $manifest = Get-Content -Raw (Join-Path $Root 'src/PgBackup/PgBackup.psd1')
+    if ($manifest -notmatch "ModuleVersion\s*=\s*'\{\{Version\}\}'") { throw 'src/PgBackup/PgBackup.psd1 must say ModuleVersion = ''{{Version}}'' (build.ps1 fills it in).' }
+    Set-Content -Path (Join-Path $ModuleDir 'PgBackup.psd1') -Value ($manifest -replace '\{\{Version\}\}', (Get-ModuleVersion)) -NoNewline
+    Copy-Item (Join-Path $Root 'LICENSE') -Destination $ModuleDir
     Write-Host "Module staged in $ModuleDir"
 }
 
@@ -102,23 +127,33 @@ function Initialize-NodePackages {
 }
 
 function Invoke-XunitTests {
-    $trx = 'xunit.trx'
-    $arguments = @('test', (Join-Path $Root 'tests/PgBackup.Tests/PgBackup.Tests.csproj'), '-c', $Configuration, '--no-build', '-nologo',
-        '--results-directory', $TestResultsDir, '--logger', "trx;LogFileName=$trx", '--logger', 'console;verbosity=normal')
-    if ($Filter) { $arguments += @('--filter', "FullyQualifiedName~$Filter") }
-    & dotnet @arguments | Out-Host
-    $trxPath = Join-Path $TestResultsDir $trx
-    if (-not (Test-Path $trxPath)) {
-        Write-Warning 'xunit produced no results file: counting the run as one failure.'
-        return [pscustomobject]@{ Passed = 0; Failed = 1 }
+    # Two test projects: PgBackup.Tests (the engine, referenced directly) and PgBackup.Module.Tests (the staged module
+    # hosted in PowerShell, referencing none of its assemblies). One results file each, counted together.
+    $total = [pscustomobject]@{ Passed = 0; Failed = 0 }
+    foreach ($project in 'PgBackup.Tests', 'PgBackup.Module.Tests') {
+        $trx = "$project.trx"
+        $arguments = @('test', (Join-Path $Root "tests/$project/$project.csproj"), '-c', $Configuration, '--no-build', '-nologo',
+            '--results-directory', $TestResultsDir, '--logger', "trx;LogFileName=$trx", '--logger', 'console;verbosity=normal')
+        if ($Filter) { $arguments += @('--filter', "FullyQualifiedName~$Filter") }
+        & dotnet @arguments | Out-Host
+        $exitCode = $LASTEXITCODE
+        $trxPath = Join-Path $TestResultsDir $trx
+        if (-not (Test-Path $trxPath)) {
+            if ($Filter -and $exitCode -eq 0) { continue }   # the filter matched nothing in this project
+            Write-Warning "$project produced no results file: counting the run as one failure."
+            $total.Failed += 1
+            continue
+        }
+        [xml] $results = Get-Content $trxPath -Raw
+        $counters = $results.TestRun.ResultSummary.Counters
+        $failed = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted + [int]$counters.notExecuted
+        # A test host crash leaves fewer executed than discovered: count the difference as failures.
+        $failed += [Math]::Max(0, [int]$counters.total - [int]$counters.executed - [int]$counters.notExecuted)
+        if ($exitCode -ne 0 -and $failed -eq 0) { $failed = 1 }
+        $total.Passed += [int]$counters.passed
+        $total.Failed += $failed
     }
-    [xml] $results = Get-Content $trxPath -Raw
-    $counters = $results.TestRun.ResultSummary.Counters
-    $failed = [int]$counters.failed + [int]$counters.error + [int]$counters.timeout + [int]$counters.aborted + [int]$counters.notExecuted
-    # A test host crash leaves fewer executed than discovered: count the difference as failures.
-    $failed += [Math]::Max(0, [int]$counters.total - [int]$counters.executed - [int]$counters.notExecuted)
-    if ($LASTEXITCODE -ne 0 -and $failed -eq 0) { $failed = 1 }
-    [pscustomobject]@{ Passed = [int]$counters.passed; Failed = $failed }
+    $total
 }
 
 function Invoke-PesterTests {
@@ -155,9 +190,14 @@ $result = Invoke-Pester -Configuration $config
 function Invoke-TestTask {
     # Synopsis: build, then run xunit and Pester; print "N passed, N failed"; exit non-zero on any failure.
     Invoke-BuildTask
+    New-ModulePackage
     Initialize-NodePackages
+    if (Test-Path $TestResultsDir) { Remove-Item $TestResultsDir -Recurse -Force }
     $null = New-Item -ItemType Directory -Path $TestResultsDir -Force
+    # What the tests load: the staged module, its package, and test binaries of this configuration only.
     $env:PGBACKUP_MODULE_PATH = Join-Path $ModuleDir 'PgBackup.psd1'
+    $env:PGBACKUP_PACKAGE_DIR = $PackageDir
+    $env:PGBACKUP_CONFIGURATION = $Configuration
     $xunit = Invoke-XunitTests
     $pester = Invoke-PesterTests
     $passed = $xunit.Passed + $pester.Passed
@@ -167,6 +207,26 @@ function Invoke-TestTask {
     [Console]::Out.WriteLine("$passed passed, $failed failed")
     [Console]::Out.Flush()
     if ($failed -gt 0 -or $passed -eq 0) { exit 1 }
+}
+
+function New-ModulePackage {
+    # out/package/PgBackup/<version>/ (the staged module, as Install-PSResource lays it out) and the .nupkg that
+    # Install-PSResource installs from a local repository, made by PSResourceGet itself (Compress-PSResource).
+    $version = Get-ModuleVersion
+    if (Test-Path $PackageDir) { Remove-Item $PackageDir -Recurse -Force }
+    $folder = New-Item -ItemType Directory -Path (Join-Path $PackageDir "PgBackup/$version")
+    Copy-Item (Join-Path $ModuleDir '*') -Destination $folder -Recurse
+    $null = Test-ModuleManifest -Path (Join-Path $folder 'PgBackup.psd1') -ErrorAction Stop
+    Compress-PSResource -Path $folder -DestinationPath $PackageDir
+    $nupkg = Join-Path $PackageDir "PgBackup.$version.nupkg"
+    if (-not (Test-Path $nupkg)) { throw "Compress-PSResource wrote no $nupkg." }
+    Write-Host "Packaged $folder and $nupkg"
+}
+
+function Invoke-PackageTask {
+    # Synopsis: build, then the installable module folder out/package/PgBackup/<version>/ and out/package/PgBackup.<version>.nupkg.
+    Invoke-BuildTask
+    New-ModulePackage
 }
 
 function Invoke-DemoTask {

@@ -111,27 +111,24 @@ Describe 'New-PgBackup' {
     }
 
     It 'uses DATABASE_URL in its SQLAlchemy form, database included' {
-        $env:DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:$($script:Cluster.Port)/northwind"
-        try { $backup = New-PgBackup -Repository $script:Repo }
-        finally { Remove-Item Env:DATABASE_URL }
+        $backup = Invoke-WithEnvironment @{ DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:$($script:Cluster.Port)/northwind" } {
+            New-PgBackup -Repository $script:Repo
+        }
 
         $backup.Database | Should -Be 'northwind'
         $backup.Server | Should -Be "127.0.0.1:$($script:Cluster.Port)"
     }
 
     It 'uses the libpq variables PGHOST, PGPORT, PGUSER and PGPASSWORD' {
-        $env:PGHOST = '127.0.0.1'; $env:PGPORT = "$($script:Scram.Port)"; $env:PGUSER = 'postgres'; $env:PGPASSWORD = $script:ScramPassword
-        try { $backup = New-PgBackup -Database guarded -Repository $script:Repo }
-        finally { Remove-Item Env:PGHOST, Env:PGPORT, Env:PGUSER, Env:PGPASSWORD }
+        $libpq = @{ PGHOST = '127.0.0.1'; PGPORT = "$($script:Scram.Port)"; PGUSER = 'postgres'; PGPASSWORD = $script:ScramPassword }
+        $backup = Invoke-WithEnvironment $libpq { New-PgBackup -Database guarded -Repository $script:Repo }
 
         $backup.Status | Should -Be 'Succeeded'
         $backup.Server | Should -Be "127.0.0.1:$($script:Scram.Port)"
     }
 
     It 'defaults the repository to $env:PGBACKUP_REPOSITORY' {
-        $env:PGBACKUP_REPOSITORY = $script:Repo
-        try { $backup = New-PgBackup -Database northwind -SchemaOnly @script:Connection }
-        finally { Remove-Item Env:PGBACKUP_REPOSITORY }
+        $backup = Invoke-WithEnvironment @{ PGBACKUP_REPOSITORY = $script:Repo } { New-PgBackup -Database northwind -SchemaOnly @script:Connection }
 
         $backup.Repository | Should -Be $script:Repo
         $backup.SchemaOnly | Should -BeTrue

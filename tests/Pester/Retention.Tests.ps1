@@ -4,8 +4,8 @@ BeforeAll {
     Import-Module $script:ModulePath -Force
 
     function New-SyntheticBackup {
-        # A committed backup with a chosen start time, written the way New-PgBackup commits one:
-        # artifact first, then the manifest (through the module's own ManifestSerializer).
+        # A committed backup (or Failed attempt) with a chosen start time, written the way New-PgBackup commits one:
+        # artifact first, then the manifest. Returns its id.
         param(
             [Parameter(Mandatory)] [string] $Repository,
             [Parameter(Mandatory)] [datetime] $StartedAt,
@@ -13,27 +13,9 @@ BeforeAll {
             [string] $Hex = '0000',
             [PgBackup.BackupStatus] $Status = 'Succeeded'
         )
-        $started = [datetime]::SpecifyKind($StartedAt, 'Utc')
-        $id = [PgBackup.Catalog.BackupNaming]::CreateId($Database, $started, $Hex)
-        $artifactKey = [PgBackup.Catalog.BackupNaming]::ArtifactKey($id, $started, '.dump')
-        $artifactPath = Join-Path $Repository $artifactKey
-        $null = New-Item -ItemType Directory -Force -Path (Split-Path $artifactPath)
-        $manifest = @{
-            Tool = 'PgBackup'; ToolVersion = 'test'; Id = $id; Database = $Database; Server = '127.0.0.1:5432'
-            StartedAt = $started; CompletedAt = $started.AddSeconds(30); DurationSeconds = 30; Status = $Status
-        }
-        if ($Status -eq 'Succeeded') {
-            $bytes = [Text.Encoding]::UTF8.GetBytes("synthetic $id " + ('x' * 100))
-            [IO.File]::WriteAllBytes($artifactPath, $bytes)
-            $manifest.Artifact = Split-Path $artifactPath -Leaf
-            $manifest.SizeBytes = $bytes.Length
-            $manifest.Sha256 = [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData($bytes)).ToLowerInvariant()
-        }
-        else {
-            $manifest.Error = 'synthetic failure'
-        }
-        [IO.File]::WriteAllBytes("$artifactPath.manifest.json", [PgBackup.Catalog.ManifestSerializer]::Serialize([PgBackup.Catalog.BackupManifest]$manifest))
-        $id
+        $objects = New-TestBackupObjects -Database $Database -StartedAt $StartedAt -Hex $Hex -Status $Status
+        $objects | Write-TestBackupObjects -Repository $Repository
+        $objects.Id
     }
 
     function New-DailyBackups {

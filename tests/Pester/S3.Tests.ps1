@@ -40,11 +40,8 @@ Describe 'S3 repositories' {
     }
 
     It 'takes the endpoint from AWS_ENDPOINT_URL_S3 when -S3Endpoint is not given' {
-        $env:AWS_ENDPOINT_URL_S3 = $script:S3.Endpoint
-        try {
-            @(Get-PgBackupInfo -Repository $script:Repository -ErrorAction Stop).Count | Should -Be 1
-        }
-        finally { Remove-Item Env:AWS_ENDPOINT_URL_S3 }
+        $listed = Invoke-WithEnvironment @{ AWS_ENDPOINT_URL_S3 = $script:S3.Endpoint } { @(Get-PgBackupInfo -Repository $script:Repository -ErrorAction Stop) }
+        @($listed).Count | Should -Be 1
     }
 
     It 'reports a missing bucket as RepositoryNotFound (terminating for Get-PgBackupInfo)' {

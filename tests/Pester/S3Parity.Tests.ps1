@@ -8,7 +8,7 @@ BeforeAll {
     $script:SavedEndpoints = @{}
     foreach ($name in 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL') {
         $script:SavedEndpoints[$name] = [Environment]::GetEnvironmentVariable($name)
-        [Environment]::SetEnvironmentVariable($name, $null)
+        Set-ProcessVariable $name $null
     }
     $script:Cluster = Start-TestCluster
     $script:Database = 's3_parity_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
@@ -18,54 +18,17 @@ BeforeAll {
     function New-Prefix([string] $Name) { "$Name-$([guid]::NewGuid().ToString('N').Substring(0, 8))" }
     function Get-S3Uri([string] $Prefix) { "s3://$($script:S3.Bucket)/$Prefix" }
 
-    function New-S3Client {
-        $options = [PgBackup.Storage.S3.S3RepositoryOptions]@{ Endpoint = $script:S3.Endpoint }
-        [PgBackup.Storage.S3.S3ClientFactory]::Create($options, 'pester')
-    }
+    function Get-StoredSha256([string] $ObjectKey) { $script:S3.StoredObjectSha256($ObjectKey) }
 
-    function New-S3Request($Client, [string] $Name, [hashtable] $Properties) {
-        # AWSSDK types are named through the client's own assembly: the module may load its dependencies
-        # in a private AssemblyLoadContext, where PowerShell type literals such as [Amazon.S3.Model.X] do not reach.
-        $request = [Activator]::CreateInstance($Client.GetType().Assembly.GetType("Amazon.S3.Model.$Name", $true))
-        foreach ($entry in $Properties.GetEnumerator()) { $request.($entry.Key) = $entry.Value }
-        $request
-    }
-
-    function Get-StoredPath([string] $ObjectKey) { Join-Path $script:S3.DataDirectory "$($script:S3.Bucket)/$ObjectKey._S3rver_object" }
-
-    function Get-StoredSha256([string] $ObjectKey) {
-        # What s3rver really holds for the object.
-        (Get-FileHash -Path (Get-StoredPath $ObjectKey) -Algorithm SHA256).Hash.ToLowerInvariant()
-    }
-
-    function Get-S3Keys([string] $Prefix) {
-        $client = New-S3Client
-        try {
-            $request = New-S3Request $client ListObjectsV2Request @{ BucketName = $script:S3.Bucket; Prefix = "$Prefix/" }
-            $keys = [Collections.Generic.List[string]]::new()
-            do {
-                $page = $client.ListObjectsV2Async($request).GetAwaiter().GetResult()
-                if ($page.S3Objects) { $keys.AddRange([string[]]@($page.S3Objects.Key)) }
-                $request.ContinuationToken = if ($page.IsTruncated) { $page.NextContinuationToken } else { $null }
-            } while ($request.ContinuationToken)
-            @($keys | Sort-Object)
-        }
-        finally { $client.Dispose() }
-    }
+    function Get-S3Keys([string] $Prefix) { Get-TestS3Keys -Server $script:S3 -Prefix $Prefix }
 
     function Set-FlippedByte([PgBackup.BackupInfo] $Backup) {
         # Overwrites the stored object through the S3 API with a copy that has one byte flipped.
         $key = $Backup.Location.Substring("s3://$($script:S3.Bucket)/".Length)
-        $bytes = [IO.File]::ReadAllBytes((Get-StoredPath $key))
+        $bytes = [IO.File]::ReadAllBytes($script:S3.StoredObjectPath($key))
         [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData($bytes)).ToLowerInvariant() | Should -Be $Backup.Sha256
         $bytes[[int]($bytes.Length / 2)] = $bytes[[int]($bytes.Length / 2)] -bxor 1
-        $client = New-S3Client
-        try {
-            # No aws-chunked body: s3rver would store the chunk signatures.
-            $request = New-S3Request $client PutObjectRequest @{ BucketName = $script:S3.Bucket; Key = $key; InputStream = [IO.MemoryStream]::new($bytes); UseChunkEncoding = $false }
-            $null = $client.PutObjectAsync($request).GetAwaiter().GetResult()
-        }
-        finally { $client.Dispose() }
+        Write-TestS3Object -Server $script:S3 -Key $key -Bytes $bytes
         $corrupted = [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData($bytes)).ToLowerInvariant()
         Get-StoredSha256 $key | Should -Be $corrupted
         $corrupted
@@ -84,37 +47,13 @@ BeforeAll {
         ($script:Cluster.RowCountsAsync($Database).GetAwaiter().GetResult().GetEnumerator() | ForEach-Object { "$($_.Key)=$($_.Value)" }) -join ';'
     }
 
-    function Open-Repository([string] $Location) {
-        if ($Location.StartsWith('s3://')) {
-            return [PgBackup.Storage.RepositoryFactory]::Open($Location, [PgBackup.Storage.S3.S3RepositoryOptions]@{ Endpoint = $script:S3.Endpoint })
-        }
-        [PgBackup.Storage.RepositoryFactory]::Open($Location, $null)
-    }
-
     function Write-SyntheticBackups([string] $Location, [object[]] $Plan) {
-        # The same committed backups in any repository, through its own write path: artifact, then manifest.
-        $repository = Open-Repository $Location
-        $none = [Threading.CancellationToken]::None
+        # The same committed backups in any repository, written as a commit writes them: artifact, then manifest.
+        $s3 = if ($Location.StartsWith('s3://')) { $script:S3 }
         foreach ($item in $Plan) {
-            $started = [datetime]::SpecifyKind($item.StartedAt, 'Utc')
-            $id = [PgBackup.Catalog.BackupNaming]::CreateId($item.Database, $started, $item.Hex)
-            $artifactKey = [PgBackup.Catalog.BackupNaming]::ArtifactKey($id, $started, '.dump')
-            $manifest = @{
-                Tool = 'PgBackup'; ToolVersion = 'test'; Id = $id; Database = $item.Database; Server = '127.0.0.1:5432'
-                StartedAt = $started; CompletedAt = $started.AddSeconds(30); DurationSeconds = 30; Status = $item.Status
-            }
-            if ($item.Status -eq 'Succeeded') {
-                $bytes = [Text.Encoding]::UTF8.GetBytes("synthetic $id " + ('x' * 100))
-                $repository.WriteSmallObjectAsync($artifactKey, [ReadOnlyMemory[byte]]::new($bytes), $none).GetAwaiter().GetResult()
-                $manifest.Artifact = $artifactKey.Substring($artifactKey.LastIndexOf('/') + 1)
-                $manifest.SizeBytes = $bytes.Length
-                $manifest.Sha256 = [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData($bytes)).ToLowerInvariant()
-            }
-            else { $manifest.Error = 'synthetic failure' }
-            $content = [PgBackup.Catalog.ManifestSerializer]::Serialize([PgBackup.Catalog.BackupManifest]$manifest)
-            $repository.WriteSmallObjectAsync([PgBackup.Catalog.BackupNaming]::ManifestKeyFor($artifactKey), [ReadOnlyMemory[byte]]::new($content), $none).GetAwaiter().GetResult()
+            New-TestBackupObjects -Database $item.Database -StartedAt $item.StartedAt -Hex $item.Hex -Status $item.Status |
+                Write-TestBackupObjects -Repository $Location -S3Server $s3
         }
-        if ($repository -is [IDisposable]) { $repository.Dispose() }
     }
 
     function New-SyntheticPlan {
@@ -127,7 +66,7 @@ BeforeAll {
 }
 
 AfterAll {
-    foreach ($entry in $script:SavedEndpoints.GetEnumerator()) { [Environment]::SetEnvironmentVariable($entry.Key, $entry.Value) }
+    foreach ($entry in $script:SavedEndpoints.GetEnumerator()) { Set-ProcessVariable $entry.Key $entry.Value }
     Stop-TestS3rver $script:S3
     if ($script:Cluster) { $script:Cluster.Dispose() }
 }

@@ -8,11 +8,17 @@ function Get-PgBackupModulePath {
     Join-Path $script:RepoRoot 'out/PgBackup/PgBackup.psd1'
 }
 
+function Get-TestConfiguration {
+    # The configuration build.ps1 built (Release or Debug): every test binary is taken from that one, never from
+    # whichever happened to be built last.
+    if ($env:PGBACKUP_CONFIGURATION) { return $env:PGBACKUP_CONFIGURATION }
+    'Release'
+}
+
 function Import-TestSupport {
-    $dll = Get-ChildItem (Join-Path $script:RepoRoot 'tests/PgBackup.TestSupport/bin') -Recurse -Filter PgBackup.TestSupport.dll |
-        Sort-Object LastWriteTime -Descending | Select-Object -First 1
-    if (-not $dll) { throw 'PgBackup.TestSupport.dll is not built: run ./build.ps1 Build first.' }
-    Add-Type -Path $dll.FullName
+    $dll = Join-Path $script:RepoRoot "tests/PgBackup.TestSupport/bin/$(Get-TestConfiguration)/net8.0/PgBackup.TestSupport.dll"
+    if (-not (Test-Path $dll)) { throw "$dll is not built: run ./build.ps1 Build -Configuration $(Get-TestConfiguration) first." }
+    Add-Type -Path $dll
 }
 
 function Start-TestCluster {
@@ -24,10 +30,39 @@ function Start-TestCluster {
     [PgBackup.TestSupport.PostgresCluster]::Start($options)
 }
 
+function Set-ProcessVariable {
+    # Sets a process environment variable, or removes it for $null. ([Environment]::SetEnvironmentVariable called from
+    # PowerShell would get "" for $null and leave an empty variable behind, which libpq, for one, reads as a value.)
+    param([Parameter(Mandatory)] [string] $Name, [AllowNull()] [string] $Value)
+    if ([string]::IsNullOrEmpty($Value)) { Remove-Item "Env:$Name" -ErrorAction SilentlyContinue }
+    else { Set-Item "Env:$Name" -Value $Value }
+}
+
+function Invoke-WithEnvironment {
+    # Runs a script block with process environment variables set (a $null value unsets one), then puts back exactly
+    # what was there before. Returns the script block's output.
+    param([Parameter(Mandatory)] [hashtable] $Variables, [Parameter(Mandatory)] [scriptblock] $ScriptBlock)
+    $saved = @{}
+    foreach ($name in $Variables.Keys) {
+        $saved[$name] = [Environment]::GetEnvironmentVariable($name)
+        Set-ProcessVariable $name $Variables[$name]
+    }
+    try { & $ScriptBlock }
+    finally {
+        foreach ($name in $saved.Keys) { Set-ProcessVariable $name $saved[$name] }
+    }
+}
+
+$script:AwsKeysBeforeS3rver = $null
+
 function Start-TestS3rver {
     # Throwaway s3rver with its bucket; its keys go where the AWS SDK default chain finds them
-    # (never on a command line). Stop-TestS3rver disposes it and removes the keys.
+    # (never on a command line). Stop-TestS3rver disposes it and puts back the keys that were there before.
     Import-TestSupport
+    $script:AwsKeysBeforeS3rver = @{
+        AWS_ACCESS_KEY_ID     = $env:AWS_ACCESS_KEY_ID
+        AWS_SECRET_ACCESS_KEY = $env:AWS_SECRET_ACCESS_KEY
+    }
     $env:AWS_ACCESS_KEY_ID = [PgBackup.TestSupport.S3rverServer]::AccessKey
     $env:AWS_SECRET_ACCESS_KEY = [PgBackup.TestSupport.S3rverServer]::SecretKey
     [PgBackup.TestSupport.S3rverServer]::Start()
@@ -35,8 +70,118 @@ function Start-TestS3rver {
 
 function Stop-TestS3rver {
     param($Server)
-    Remove-Item Env:AWS_ACCESS_KEY_ID, Env:AWS_SECRET_ACCESS_KEY -ErrorAction SilentlyContinue
+    if ($script:AwsKeysBeforeS3rver) {
+        foreach ($entry in $script:AwsKeysBeforeS3rver.GetEnumerator()) { Set-ProcessVariable $entry.Key $entry.Value }
+        $script:AwsKeysBeforeS3rver = $null
+    }
     if ($Server) { $Server.Dispose() }
+}
+
+function Import-TestAwsSdk {
+    # The tests' own AWS SDK, to reach s3rver without going through the module: loaded into this session's default
+    # context from the staged module's dependencies/ (the module itself keeps its copy in its private context).
+    $dependencies = Join-Path (Split-Path (Get-PgBackupModulePath)) 'dependencies'
+    foreach ($name in 'System.IO.Hashing', 'AWSSDK.Extensions.Numerics', 'AWSSDK.Core', 'AWSSDK.S3') {
+        Add-Type -Path (Join-Path $dependencies "$name.dll")
+    }
+}
+
+function New-TestS3Client {
+    # A plain client straight to s3rver: path-style, no aws-chunked bodies (s3rver would store the chunk signatures).
+    param([Parameter(Mandatory)] $Server)
+    Import-TestAwsSdk
+    $config = [Amazon.S3.AmazonS3Config]::new()
+    $config.ServiceURL = $Server.Endpoint
+    $config.ForcePathStyle = $true
+    $config.AuthenticationRegion = 'us-east-1'
+    $config.RequestChecksumCalculation = 'WHEN_REQUIRED'
+    $config.ResponseChecksumValidation = 'WHEN_REQUIRED'
+    [Amazon.S3.AmazonS3Client]::new([Amazon.Runtime.BasicAWSCredentials]::new([PgBackup.TestSupport.S3rverServer]::AccessKey, [PgBackup.TestSupport.S3rverServer]::SecretKey), $config)
+}
+
+function Write-TestS3Object {
+    # Stores bytes under an object key through the S3 API.
+    param([Parameter(Mandatory)] $Server, [Parameter(Mandatory)] [string] $Key, [Parameter(Mandatory)] [byte[]] $Bytes)
+    $client = New-TestS3Client $Server
+    try {
+        $request = [Amazon.S3.Model.PutObjectRequest]@{ BucketName = $Server.Bucket; Key = $Key; InputStream = [IO.MemoryStream]::new($Bytes); UseChunkEncoding = $false }
+        $null = $client.PutObjectAsync($request).GetAwaiter().GetResult()
+    }
+    finally { $client.Dispose() }
+}
+
+function Get-TestS3Keys {
+    # Every object key under a prefix, sorted, listed through the S3 API.
+    param([Parameter(Mandatory)] $Server, [Parameter(Mandatory)] [string] $Prefix)
+    $client = New-TestS3Client $Server
+    try {
+        $request = [Amazon.S3.Model.ListObjectsV2Request]@{ BucketName = $Server.Bucket; Prefix = "$Prefix/" }
+        $keys = [Collections.Generic.List[string]]::new()
+        do {
+            $page = $client.ListObjectsV2Async($request).GetAwaiter().GetResult()
+            if ($page.S3Objects) { $keys.AddRange([string[]]@($page.S3Objects.Key)) }
+            $request.ContinuationToken = if ($page.IsTruncated) { $page.NextContinuationToken } else { $null }
+        } while ($request.ContinuationToken)
+        @($keys | Sort-Object)
+    }
+    finally { $client.Dispose() }
+}
+
+function New-TestBackupObjects {
+    # The objects of one committed backup (or Failed attempt) as the README documents the layout and the manifest:
+    # YYYY/MM/DD/<database>_<yyyyMMddTHHmmssZ>_<hex>.dump and its .manifest.json. Written from the documented format
+    # by the test itself, so the module's reader is checked against the format, not against its own writer.
+    param(
+        [Parameter(Mandatory)] [string] $Database,
+        [Parameter(Mandatory)] [datetime] $StartedAt,
+        [string] $Hex = '0000',
+        [ValidateSet('Succeeded', 'Failed')] [string] $Status = 'Succeeded'
+    )
+    # Names that need no file-name encoding only: the layout percent-encodes anything else.
+    if ($Database -notmatch '^[A-Za-z0-9_-]+$') { throw "Synthetic backups take plain database names only, not '$Database'." }
+    $started = [datetime]::SpecifyKind($StartedAt, 'Utc')
+    $id = '{0}_{1}_{2}' -f $Database, $started.ToString("yyyyMMdd'T'HHmmss'Z'", [cultureinfo]::InvariantCulture), $Hex
+    $artifactKey = '{0}/{1}.dump' -f $started.ToString('yyyy/MM/dd', [cultureinfo]::InvariantCulture), $id
+    $manifest = [ordered]@{
+        schemaVersion = 1; tool = 'PgBackup'; toolVersion = 'test'; id = $id; database = $Database; server = '127.0.0.1:5432'
+        startedAt = $started.ToString('o'); completedAt = $started.AddSeconds(30).ToString('o'); durationSeconds = 30
+        format = 'Custom'; compression = 'None'; status = $Status
+    }
+    $artifactBytes = $null
+    if ($Status -eq 'Succeeded') {
+        $artifactBytes = [Text.Encoding]::UTF8.GetBytes("synthetic $id " + ('x' * 100))
+        $manifest.artifact = $artifactKey.Substring($artifactKey.LastIndexOf('/') + 1)
+        $manifest.sizeBytes = $artifactBytes.Length
+        $manifest.sha256 = [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData($artifactBytes)).ToLowerInvariant()
+    }
+    else { $manifest.error = 'synthetic failure' }
+    [pscustomobject]@{
+        Id            = $id
+        ArtifactKey   = $artifactKey
+        ArtifactBytes = $artifactBytes
+        ManifestKey   = "$artifactKey.manifest.json"
+        ManifestBytes = [Text.Encoding]::UTF8.GetBytes(($manifest | ConvertTo-Json))
+    }
+}
+
+function Write-TestBackupObjects {
+    # Writes New-TestBackupObjects output the way a commit does: the artifact first, then the manifest.
+    param([Parameter(Mandatory, ValueFromPipeline)] $Objects, [Parameter(Mandatory)] [string] $Repository, $S3Server)
+    process {
+        foreach ($entry in @(@($Objects.ArtifactKey, $Objects.ArtifactBytes), @($Objects.ManifestKey, $Objects.ManifestBytes))) {
+            $key, $bytes = $entry
+            if ($null -eq $bytes) { continue }
+            if ($S3Server) {
+                $prefix = $Repository -replace '^s3://[^/]+/?', ''
+                Write-TestS3Object -Server $S3Server -Key (($prefix, $key | Where-Object { $_ }) -join '/') -Bytes $bytes
+            }
+            else {
+                $path = Join-Path $Repository $key
+                $null = New-Item -ItemType Directory -Force -Path (Split-Path $path)
+                [IO.File]::WriteAllBytes($path, $bytes)
+            }
+        }
+    }
 }
 
 function New-TestFolder {

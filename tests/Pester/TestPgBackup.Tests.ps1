@@ -90,6 +90,21 @@ Describe 'Test-PgBackup' {
         $fromArtifact.Backup.Id | Should -Be $backup.Id
     }
 
+    It 'tests every path of -Path a,b, each resolved against the current location before the first is read' {
+        $first = New-PgBackup -Database $script:Database -Repository $script:Repository @script:Connection
+        $second = New-PgBackup -Database $script:Database -Repository $script:Repository @script:Connection
+        Push-Location $script:Repository
+        try {
+            $relative = $first, $second | ForEach-Object { [IO.Path]::GetRelativePath($script:Repository, $_.ManifestLocation) }
+            $results = @(Test-PgBackup -Path $relative[0], $relative[1] -Level Checksum -ErrorAction Stop)
+        }
+        finally { Pop-Location }
+
+        $results.Count | Should -Be 2
+        $results.Backup.Id | Should -Be @($first.Id, $second.Id)
+        $results.Passed | Should -Be @($true, $true)
+    }
+
     It 'reports a flipped byte as a failed result plus a BackupTestFailed error that -ErrorAction Stop turns into a stop' {
         $backup = New-PgBackup -Database $script:Database -Repository $script:Repository @script:Connection
         $bytes = [IO.File]::ReadAllBytes($backup.Location)

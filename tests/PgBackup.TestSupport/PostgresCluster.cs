@@ -7,6 +7,9 @@ public sealed class PostgresClusterOptions
 {
     /// <summary>When set, TCP connections need this password (scram-sha-256); else trust.</summary>
     public string? SuperuserPassword { get; set; }
+
+    /// <summary>Log every connection (log_connections), so a test can count them in <see cref="PostgresCluster.ServerLogPath"/>.</summary>
+    public bool LogConnections { get; set; }
 }
 
 /// <summary>
@@ -33,6 +36,30 @@ public sealed class PostgresCluster : IAsyncDisposable, IDisposable
     public string DataDirectory => Path.Combine(BaseDirectory, "data");
 
     public string SocketDirectory => BaseDirectory;
+
+    /// <summary>The server's log (pg_ctl -l).</summary>
+    public string ServerLogPath => Path.Combine(BaseDirectory, "server.log");
+
+    /// <summary>
+    /// Connections logged so far (<see cref="PostgresClusterOptions.LogConnections"/>) to <paramref name="database"/>
+    /// with <paramref name="applicationName"/>.
+    /// </summary>
+    public int CountLoggedConnections(string database, string applicationName)
+    {
+        using var log = new FileStream(ServerLogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var reader = new StreamReader(log);
+        var marker = $"connection authorized: user={Superuser} database={database} application_name={applicationName}";
+        var count = 0;
+        while (reader.ReadLine() is { } line)
+        {
+            if (line.Contains(marker, StringComparison.Ordinal))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
 
     public string Host => "127.0.0.1";
 
@@ -88,8 +115,9 @@ public sealed class PostgresCluster : IAsyncDisposable, IDisposable
                 "-c", "full_page_writes=off",
                 "-c", "max_connections=60",
                 "-c", "shared_buffers=64MB",
+                "-c", "log_connections=" + (options.LogConnections ? "on" : "off"),
             });
-            await cluster.RunAsServerUserAsync(cluster.Tool("pg_ctl"), ["-D", cluster.DataDirectory, "-l", Path.Combine(baseDirectory, "server.log"), "-o", settings, "-w", "-t", "60", "start"]).ConfigureAwait(false);
+            await cluster.RunAsServerUserAsync(cluster.Tool("pg_ctl"), ["-D", cluster.DataDirectory, "-l", cluster.ServerLogPath, "-o", settings, "-w", "-t", "60", "start"]).ConfigureAwait(false);
             return cluster;
         }
         catch

@@ -37,6 +37,23 @@ public sealed class S3rverServer : IAsyncDisposable, IDisposable
 
     public string Endpoint => $"http://127.0.0.1:{Port.ToString(CultureInfo.InvariantCulture)}";
 
+    /// <summary>The file in which s3rver keeps an object of <see cref="Bucket"/>: what is really stored, whatever any client says.</summary>
+    public string StoredObjectPath(string objectKey)
+        => Path.Combine(DataDirectory, Bucket, objectKey.Replace('/', Path.DirectorySeparatorChar) + "._S3rver_object");
+
+    /// <summary>Lower-case hex SHA-256 of what s3rver stores for an object.</summary>
+    public string StoredObjectSha256(string objectKey)
+    {
+        var path = StoredObjectPath(objectKey);
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"s3rver holds no file for {objectKey}.", path);
+        }
+
+        using var file = File.OpenRead(path);
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(file)).ToLowerInvariant();
+    }
+
     /// <summary>What s3rver printed so far (for failure messages).</summary>
     public string Output
     {

@@ -4,7 +4,7 @@ using PgBackup.Storage;
 namespace PgBackup.Backup;
 
 /// <summary>One database to back up, and how.</summary>
-public sealed record BackupRequest
+internal sealed record BackupRequest
 {
     public required string Database { get; init; }
 

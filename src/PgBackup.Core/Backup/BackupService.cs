@@ -17,7 +17,7 @@ namespace PgBackup.Backup;
 /// one buffer. The manifest is written last and is the commit marker; a failure leaves no
 /// artifact and records a Failed manifest so success rates are measurable.
 /// </summary>
-public sealed class BackupService
+internal sealed class BackupService
 {
     private const int CopyBufferSize = 1 << 20;
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
@@ -37,11 +37,6 @@ public sealed class BackupService
 
     public async Task<BackupInfo> RunAsync(BackupRequest request, CancellationToken cancellationToken)
     {
-        if (request.Format == BackupFormat.Directory)
-        {
-            throw new InvalidBackupRequestException("The Directory format writes a folder and cannot be streamed; use Custom (the default), Tar or Plain.", request.Database);
-        }
-
         var repository = request.Repository;
         var connection = request.Connection with { Database = request.Database };
         var redactor = new SecretRedactor([connection.Password]);
@@ -58,12 +53,13 @@ public sealed class BackupService
         string? serverVersionText = null;
         string? pgDumpVersionText = null;
         IArtifactUpload? upload = null;
+        await using var server = new PgServer(connection);
         try
         {
             _log.Verbose($"Connecting to {connection.ServerDisplay} as {connection.EffectiveUsername} (database \"{request.Database}\").");
             PgToolVersion serverVersion;
             long? estimatedSize;
-            await using (var db = await PgServerConnection.OpenAsync(connection, request.Database, cancellationToken).ConfigureAwait(false))
+            await using (var db = await server.OpenAsync(request.Database, cancellationToken).ConfigureAwait(false))
             {
                 serverVersion = await PgServerConnection.GetServerVersionAsync(db, cancellationToken).ConfigureAwait(false);
                 estimatedSize = await EstimateSizeAsync(db, cancellationToken).ConfigureAwait(false);
@@ -78,7 +74,7 @@ public sealed class BackupService
 
             // -RowCounts: count in an exported snapshot that pg_dump then dumps; held open until the dump is done.
             await using var snapshot = request.RowCounts && !request.SchemaOnly
-                ? await DumpSnapshot.BeginAsync(connection, request.Database, cancellationToken).ConfigureAwait(false)
+                ? await DumpSnapshot.BeginAsync(server, request.Database, cancellationToken).ConfigureAwait(false)
                 : null;
             if (snapshot is not null)
             {
@@ -97,11 +93,7 @@ public sealed class BackupService
                 },
                 pgDump.Version.Major);
 
-            upload = await repository.BeginArtifactAsync(
-                artifactKey,
-                new ArtifactMetadata(request.Database, startedAt, request.BackupType, ToolInfo.Version),
-                estimatedSize,
-                cancellationToken).ConfigureAwait(false);
+            upload = await repository.BeginArtifactAsync(artifactKey, Metadata(request, startedAt), estimatedSize, cancellationToken).ConfigureAwait(false);
 
             var (sha256, size) = await DumpIntoAsync(pgDump, arguments, connection, upload.Content, plan, request.Database, estimatedSize, redactor, cancellationToken).ConfigureAwait(false);
             await upload.CommitAsync(sha256, size, cancellationToken).ConfigureAwait(false);
@@ -121,7 +113,7 @@ public sealed class BackupService
                 RowCounts = snapshot is null ? null : new Dictionary<string, long>(snapshot.RowCounts, StringComparer.Ordinal),
             };
             var manifestKey = BackupNaming.ManifestKeyFor(artifactKey);
-            await repository.WriteSmallObjectAsync(manifestKey, ManifestSerializer.Serialize(manifest), cancellationToken).ConfigureAwait(false);
+            await repository.WriteSmallObjectAsync(manifestKey, ManifestSerializer.Serialize(manifest), Metadata(request, startedAt) with { Sha256 = sha256 }, cancellationToken).ConfigureAwait(false);
             _log.Verbose($"Backup {id} committed: {size:N0} bytes, sha256 {sha256}.");
             return new BackupCatalog(repository).ToBackupInfo(manifest, manifestKey);
         }
@@ -242,6 +234,9 @@ public sealed class BackupService
         }
     }
 
+    /// <summary>What a store may attach to the backup's objects (S3 object metadata).</summary>
+    private static ArtifactMetadata Metadata(BackupRequest request, DateTime startedAt) => new(request.Database, startedAt, request.BackupType, ToolInfo.Version);
+
     private static BackupManifest NewManifest(BackupRequest request, Connection.PgConnectionSettings connection, string id, DateTime startedAt, CompressionPlan plan) => new()
     {
         Tool = ToolInfo.Name,
@@ -253,7 +248,7 @@ public sealed class BackupService
         Format = request.Format,
         Compression = request.Compression,
         CompressionLevel = request.CompressionLevel,
-        CompressionStage = plan.StageName,
+        CompressionStage = plan.Stage,
         SchemaOnly = request.SchemaOnly,
         Environment = request.Environment,
         Tags = new Dictionary<string, string>(request.Tags, StringComparer.Ordinal),
@@ -285,7 +280,7 @@ public sealed class BackupService
         {
             // Not cancellable: the attempt is over, the record of it should still land.
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await request.Repository.WriteSmallObjectAsync(BackupNaming.ManifestKeyFor(artifactKey), ManifestSerializer.Serialize(manifest), timeout.Token).ConfigureAwait(false);
+            await request.Repository.WriteSmallObjectAsync(BackupNaming.ManifestKeyFor(artifactKey), ManifestSerializer.Serialize(manifest), Metadata(request, startedAt), timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is PgBackupException or IOException or OperationCanceledException)
         {

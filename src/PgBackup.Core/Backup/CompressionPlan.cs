@@ -5,10 +5,10 @@ namespace PgBackup.Backup;
 /// archive natively, or PgBackup's stream stage (plain/tar output, or zstd/lz4 with a pg_dump
 /// older than 16). Pure: unit-tested for every format × method × pg_dump version.
 /// </summary>
-public sealed record CompressionPlan(string? PgDumpMethod, int? PgDumpLevel, BackupCompression StreamCompression, int? StreamLevel)
+internal sealed record CompressionPlan(string? PgDumpMethod, int? PgDumpLevel, BackupCompression StreamCompression, int? StreamLevel)
 {
-    /// <summary>"pg_dump", "stream" or null, as recorded in the manifest.</summary>
-    public string? StageName => PgDumpMethod is not null ? "pg_dump" : StreamCompression != BackupCompression.None ? "stream" : null;
+    /// <summary>Who compresses, as recorded in the manifest.</summary>
+    public CompressionStage Stage => PgDumpMethod is not null ? CompressionStage.PgDump : StreamCompression != BackupCompression.None ? CompressionStage.Stream : CompressionStage.None;
 
     /// <param name="pgDumpMajor">null while pg_dump has not been located yet (assume the newest).</param>
     public static CompressionPlan For(BackupFormat format, BackupCompression compression, int? level, int? pgDumpMajor)

@@ -1,6 +1,5 @@
 using System.Data;
 using Npgsql;
-using PgBackup.Connection;
 using PgBackup.Server;
 
 namespace PgBackup.Backup;
@@ -11,7 +10,7 @@ namespace PgBackup.Backup;
 /// however the tables change meanwhile. The transaction must stay open until pg_dump has finished
 /// (pg_dump imports the snapshot when it starts); disposing ends it.
 /// </summary>
-public sealed class DumpSnapshot : IAsyncDisposable
+internal sealed class DumpSnapshot : IAsyncDisposable
 {
     private readonly NpgsqlConnection _connection;
     private readonly NpgsqlTransaction _transaction;
@@ -30,9 +29,9 @@ public sealed class DumpSnapshot : IAsyncDisposable
     /// <summary>Exact <c>count(*)</c> per table (keyed by <see cref="TableName.Key"/>) in the snapshot.</summary>
     public IReadOnlyDictionary<string, long> RowCounts { get; }
 
-    public static async Task<DumpSnapshot> BeginAsync(PgConnectionSettings connection, string database, CancellationToken cancellationToken)
+    public static async Task<DumpSnapshot> BeginAsync(PgServer server, string database, CancellationToken cancellationToken)
     {
-        var db = await PgServerConnection.OpenAsync(connection, database, cancellationToken).ConfigureAwait(false);
+        var db = await server.OpenAsync(database, cancellationToken).ConfigureAwait(false);
         NpgsqlTransaction? transaction = null;
         try
         {

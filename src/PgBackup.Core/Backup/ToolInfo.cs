@@ -3,7 +3,7 @@ using System.Reflection;
 namespace PgBackup.Backup;
 
 /// <summary>Name and version of this tool, as recorded in manifests and object metadata.</summary>
-public static class ToolInfo
+internal static class ToolInfo
 {
     public const string Name = "PgBackup";
 

@@ -6,7 +6,7 @@ namespace PgBackup.Catalog;
 /// Splits a full manifest or artifact location (a file path or an s3:// URI) into the repository
 /// it belongs to and its repository-relative manifest key, using the YYYY/MM/DD layout.
 /// </summary>
-public static partial class BackupAddress
+internal static partial class BackupAddress
 {
     public static (string RepositoryLocation, string ManifestKey) Split(string location)
     {

@@ -5,7 +5,7 @@ using PgBackup.Storage;
 namespace PgBackup.Catalog;
 
 /// <summary>Which backups to list.</summary>
-public sealed record CatalogQuery
+internal sealed record CatalogQuery
 {
     /// <summary>Wildcard patterns (<c>*</c>, <c>?</c>) on the database name; empty means all.</summary>
     public IReadOnlyList<string> DatabasePatterns { get; init; } = [];
@@ -19,7 +19,7 @@ public sealed record CatalogQuery
 }
 
 /// <summary>Reads manifests from a repository and turns them into <see cref="BackupInfo"/>.</summary>
-public sealed class BackupCatalog(IBackupRepository repository, IOperationLog? log = null)
+internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog? log = null)
 {
     private const int ParallelReads = 16;
 
@@ -102,13 +102,12 @@ public sealed class BackupCatalog(IBackupRepository repository, IOperationLog? l
             Compression = manifest.Compression,
             CompressionLevel = manifest.CompressionLevel,
             SchemaOnly = manifest.SchemaOnly,
-            Encrypted = manifest.Encryption is not null,
             SizeBytes = manifest.SizeBytes,
             Sha256 = manifest.Sha256,
             Location = artifactKey is null ? null : repository.GetObjectLocation(artifactKey),
             ManifestLocation = repository.GetObjectLocation(manifestKey),
             Repository = repository.Location,
-            RepositoryEndpoint = repository.Endpoint,
+            RepositoryDescriptor = repository.Descriptor,
             Status = manifest.Status,
             Error = manifest.Error,
             Environment = manifest.Environment,
@@ -123,7 +122,7 @@ public sealed class BackupCatalog(IBackupRepository repository, IOperationLog? l
 }
 
 /// <summary>PowerShell-style wildcards (<c>*</c>, <c>?</c>, <c>[abc]</c>), case-insensitive, without a PowerShell reference.</summary>
-public static class WildcardMatcher
+internal static class WildcardMatcher
 {
     public static Func<string, bool> Create(string pattern)
     {

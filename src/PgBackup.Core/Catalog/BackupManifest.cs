@@ -1,10 +1,12 @@
+using System.Text.Json.Serialization;
+
 namespace PgBackup.Catalog;
 
 /// <summary>
 /// The manifest as stored (<c>*.manifest.json</c>). This is an on-disk format: fields are only
 /// ever added; a change in meaning bumps <see cref="SchemaVersion"/>.
 /// </summary>
-public sealed record BackupManifest
+internal sealed record BackupManifest
 {
     public const int CurrentSchemaVersion = 1;
 
@@ -37,12 +39,11 @@ public sealed record BackupManifest
 
     public int? CompressionLevel { get; init; }
 
-    /// <summary>"pg_dump" when pg_dump compressed the archive itself, "stream" when PgBackup did, null for none.</summary>
-    public string? CompressionStage { get; init; }
+    /// <summary>Stored as "pg_dump" or "stream" (see <see cref="ManifestSerializer"/>); absent for none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public CompressionStage CompressionStage { get; init; }
 
     public bool SchemaOnly { get; init; }
-
-    public ManifestEncryption? Encryption { get; init; }
 
     /// <summary>File name of the artifact, next to the manifest; null when a failed attempt stored none.</summary>
     public string? Artifact { get; init; }
@@ -66,5 +67,3 @@ public sealed record BackupManifest
     public string? BackupType { get; init; }
 }
 
-/// <summary>How the artifact is encrypted: the algorithm and a fingerprint of the key, never the key.</summary>
-public sealed record ManifestEncryption(string Algorithm, string KeyFingerprint);

@@ -10,7 +10,7 @@ namespace PgBackup.Catalog;
 /// <c>&lt;same name&gt;.manifest.json</c>. Database names are file-name-encoded (see
 /// <see cref="EncodeDatabaseName"/>); the manifest always holds the real name.
 /// </summary>
-public static class BackupNaming
+internal static class BackupNaming
 {
     public const string ManifestSuffix = ".manifest.json";
     public const string TimestampFormat = "yyyyMMdd'T'HHmmss'Z'";
@@ -40,7 +40,6 @@ public static class BackupNaming
             BackupFormat.Custom => ".dump",
             BackupFormat.Plain => ".sql",
             BackupFormat.Tar => ".tar",
-            BackupFormat.Directory => ".dir.tar",
             _ => ".dump",
         };
         return baseExtension + (Streaming.CompressionStages.FileExtension(streamCompression) ?? string.Empty);

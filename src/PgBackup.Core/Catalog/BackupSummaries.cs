@@ -1,7 +1,7 @@
 namespace PgBackup.Catalog;
 
 /// <summary>Turns a list of backups into one <see cref="BackupSummary"/> per repository and database (pure).</summary>
-public static class BackupSummaries
+internal static class BackupSummaries
 {
     /// <summary>One summary per (repository, database), ordered by repository then database name.</summary>
     public static IReadOnlyList<BackupSummary> Summarize(IEnumerable<BackupInfo> backups)

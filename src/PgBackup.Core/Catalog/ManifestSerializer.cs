@@ -5,14 +5,15 @@ using PgBackup.Errors;
 namespace PgBackup.Catalog;
 
 /// <summary>Reads and writes manifests as indented, camelCase JSON with enums as names.</summary>
-public static class ManifestSerializer
+internal static class ManifestSerializer
 {
     private static readonly JsonSerializerOptions Options = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        Converters = { new JsonStringEnumConverter() },
+        // Before the general enum converter, which would otherwise take CompressionStage too.
+        Converters = { new CompressionStageConverter(), new JsonStringEnumConverter() },
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
@@ -48,5 +49,29 @@ public static class ManifestSerializer
         }
 
         return manifest;
+    }
+
+    /// <summary>The manifest's spelling of <see cref="PgBackup.CompressionStage"/>: "pg_dump" and "stream" (the format since schema 1).</summary>
+    private sealed class CompressionStageConverter : JsonConverter<CompressionStage>
+    {
+        public const string PgDump = "pg_dump";
+        public const string Stream = "stream";
+
+        public override CompressionStage Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+            => reader.GetString() switch
+            {
+                PgDump => CompressionStage.PgDump,
+                Stream => CompressionStage.Stream,
+                null => CompressionStage.None,
+                var other => throw new JsonException($"Unknown compressionStage \"{other}\" (expected \"{PgDump}\" or \"{Stream}\")."),
+            };
+
+        public override void Write(Utf8JsonWriter writer, CompressionStage value, JsonSerializerOptions options)
+            => writer.WriteStringValue(value switch
+            {
+                CompressionStage.PgDump => PgDump,
+                CompressionStage.Stream => Stream,
+                _ => throw new JsonException($"{value} is not stored in manifests."),
+            });
     }
 }

@@ -8,7 +8,7 @@ namespace PgBackup.Connection;
 /// (or, when none, <c>DATABASE_URL</c>), then the libpq variables (PGHOST, PGPORT, PGUSER,
 /// PGPASSWORD, PGDATABASE, PGPASSFILE, PGSSLMODE), then localhost:5432.
 /// </summary>
-public static class ConnectionResolver
+internal static class ConnectionResolver
 {
     public static PgConnectionSettings Resolve(ConnectionOptions options, Func<string, string?>? environment = null)
     {

@@ -9,7 +9,7 @@ namespace PgBackup.Connection;
 /// SQLAlchemy flavour (<c>postgresql+asyncpg://…</c>) found in <c>DATABASE_URL</c>.
 /// Returns libpq keywords (host, port, user, password, dbname, sslmode, passfile, …).
 /// </summary>
-public static class ConnectionStringParser
+internal static class ConnectionStringParser
 {
     public static IReadOnlyDictionary<string, string> Parse(string connectionString)
     {

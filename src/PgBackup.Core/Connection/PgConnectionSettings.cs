@@ -4,7 +4,7 @@ namespace PgBackup.Connection;
 /// A fully resolved PostgreSQL connection. <see cref="Password"/> is a secret: it is handed to
 /// child tools only through their environment and never printed (see <see cref="ToString"/>).
 /// </summary>
-public sealed record PgConnectionSettings
+internal sealed record PgConnectionSettings
 {
     public const string DefaultHost = "localhost";
     public const int DefaultPort = 5432;
@@ -35,7 +35,7 @@ public sealed record PgConnectionSettings
 }
 
 /// <summary>What the user typed; every field optional. Resolved by <see cref="ConnectionResolver"/>.</summary>
-public sealed record ConnectionOptions
+internal sealed record ConnectionOptions
 {
     public string? Server { get; init; }
 

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace PgBackup.Diagnostics;
 
 /// <summary>Human-readable sizes (binary units), the same way the format views show them.</summary>
-public static class ByteSize
+internal static class ByteSize
 {
     public static string Format(long bytes)
         => bytes switch

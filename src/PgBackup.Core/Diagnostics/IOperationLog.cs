@@ -1,14 +1,14 @@
 namespace PgBackup.Diagnostics;
 
 /// <summary>Where core services narrate what they do; the cmdlet layer turns it into Write-Verbose/Write-Warning.</summary>
-public interface IOperationLog
+internal interface IOperationLog
 {
     void Verbose(string message);
 
     void Warning(string message);
 }
 
-public sealed class NullOperationLog : IOperationLog
+internal sealed class NullOperationLog : IOperationLog
 {
     public static NullOperationLog Instance { get; } = new();
 
@@ -26,4 +26,4 @@ public sealed class NullOperationLog : IOperationLog
 /// <param name="Status">Human-readable status line.</param>
 /// <param name="BytesDone">Bytes processed so far.</param>
 /// <param name="BytesTotal">Expected total, when known (for a percentage).</param>
-public sealed record OperationProgress(string Activity, string Status, long BytesDone, long? BytesTotal);
+internal sealed record OperationProgress(string Activity, string Status, long BytesDone, long? BytesTotal);

@@ -4,7 +4,7 @@ namespace PgBackup.Diagnostics;
 /// Last line of defence: text that leaves the process (errors, logs, manifests) passes through
 /// here so that a password echoed by a child tool or a library never reaches the user's logs.
 /// </summary>
-public sealed class SecretRedactor
+internal sealed class SecretRedactor
 {
     public const string Mask = "********";
 

@@ -4,7 +4,7 @@ namespace PgBackup.Errors;
 /// Mirrors the subset of PowerShell's ErrorCategory that PgBackup uses, so the core can classify
 /// failures without referencing System.Management.Automation. The cmdlet layer maps by name.
 /// </summary>
-public enum FailureCategory
+internal enum FailureCategory
 {
     NotSpecified,
     ConnectionError,
@@ -27,7 +27,7 @@ public enum FailureCategory
 /// Base of every failure the core reports on purpose. <see cref="ErrorId"/> is part of the public
 /// contract: scripts match on it, so an id never changes once released.
 /// </summary>
-public class PgBackupException : Exception
+internal class PgBackupException : Exception
 {
     public PgBackupException(string errorId, FailureCategory category, string message, object? targetObject = null, Exception? innerException = null)
         : base(message, innerException)
@@ -44,74 +44,74 @@ public class PgBackupException : Exception
     public object? TargetObject { get; }
 }
 
-public sealed class ConnectionFailedException(string message, object? target = null, Exception? inner = null)
+internal sealed class ConnectionFailedException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("ConnectionFailed", FailureCategory.ConnectionError, message, target, inner);
 
-public sealed class AuthenticationFailedException(string message, object? target = null, Exception? inner = null)
+internal sealed class AuthenticationFailedException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("AuthenticationFailed", FailureCategory.AuthenticationError, message, target, inner);
 
-public sealed class DatabaseNotFoundException(string message, object? target = null, Exception? inner = null)
+internal sealed class DatabaseNotFoundException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("DatabaseNotFound", FailureCategory.ObjectNotFound, message, target, inner);
 
-public sealed class PgToolNotFoundException(string message, object? target = null)
+internal sealed class PgToolNotFoundException(string message, object? target = null)
     : PgBackupException("PgToolNotFound", FailureCategory.NotInstalled, message, target);
 
-public sealed class PgToolVersionMismatchException(string message, object? target = null)
+internal sealed class PgToolVersionMismatchException(string message, object? target = null)
     : PgBackupException("PgToolVersionMismatch", FailureCategory.NotInstalled, message, target);
 
-public sealed class PgDumpFailedException(string message, object? target = null, Exception? inner = null)
+internal sealed class PgDumpFailedException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("PgDumpFailed", FailureCategory.InvalidResult, message, target, inner);
 
-public sealed class RepositoryNotFoundException(string message, object? target = null, Exception? inner = null)
+internal sealed class RepositoryNotFoundException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("RepositoryNotFound", FailureCategory.ObjectNotFound, message, target, inner);
 
-public sealed class RepositoryWriteFailedException(string message, object? target = null, Exception? inner = null)
+internal sealed class RepositoryWriteFailedException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("RepositoryWriteFailed", FailureCategory.WriteError, message, target, inner);
 
-public sealed class RepositoryReadFailedException(string message, object? target = null, Exception? inner = null)
+internal sealed class RepositoryReadFailedException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("RepositoryReadFailed", FailureCategory.ReadError, message, target, inner);
 
-public sealed class RepositoryUnreachableException(string message, object? target = null, Exception? inner = null)
+internal sealed class RepositoryUnreachableException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("RepositoryUnreachable", FailureCategory.ConnectionError, message, target, inner);
 
-public sealed class RepositoryAccessDeniedException(string message, object? target = null, Exception? inner = null)
+internal sealed class RepositoryAccessDeniedException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("RepositoryAccessDenied", FailureCategory.PermissionDenied, message, target, inner);
 
-public sealed class InvalidRepositoryException(string message, object? target = null)
+internal sealed class InvalidRepositoryException(string message, object? target = null)
     : PgBackupException("InvalidRepository", FailureCategory.InvalidArgument, message, target);
 
-public sealed class InvalidManifestException(string message, object? target = null, Exception? inner = null)
+internal sealed class InvalidManifestException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("InvalidManifest", FailureCategory.InvalidData, message, target, inner);
 
-public sealed class InvalidConnectionStringException(string message)
+internal sealed class InvalidConnectionStringException(string message)
     : PgBackupException("InvalidConnectionString", FailureCategory.InvalidArgument, message);
 
-public sealed class InvalidBackupRequestException(string message, object? target = null)
+internal sealed class InvalidBackupRequestException(string message, object? target = null)
     : PgBackupException("InvalidBackupRequest", FailureCategory.InvalidArgument, message, target);
 
-public sealed class BackupCorruptException(string message, object? target = null, Exception? inner = null)
+internal sealed class BackupCorruptException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("BackupCorrupt", FailureCategory.InvalidData, message, target, inner);
 
-public sealed class RestoreFailedException(string message, object? target = null, Exception? inner = null)
+internal sealed class RestoreFailedException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("RestoreFailed", FailureCategory.InvalidResult, message, target, inner);
 
-public sealed class BackupNotRestorableException(string message, object? target = null)
+internal sealed class BackupNotRestorableException(string message, object? target = null)
     : PgBackupException("BackupNotRestorable", FailureCategory.InvalidArgument, message, target);
 
-public sealed class InvalidRetentionPolicyException(string message, object? target = null)
+internal sealed class InvalidRetentionPolicyException(string message, object? target = null)
     : PgBackupException("InvalidRetentionPolicy", FailureCategory.InvalidArgument, message, target);
 
-public sealed class InvalidRestoreRequestException(string message, object? target = null)
+internal sealed class InvalidRestoreRequestException(string message, object? target = null)
     : PgBackupException("InvalidRestoreRequest", FailureCategory.InvalidArgument, message, target);
 
 /// <summary>Replacing an existing database needs a confirmation that a non-interactive host cannot give (-Force gives it).</summary>
-public sealed class ReplaceNotConfirmedException(string message, object? target = null)
+internal sealed class ReplaceNotConfirmedException(string message, object? target = null)
     : PgBackupException("ReplaceNotConfirmed", FailureCategory.InvalidOperation, message, target);
 
 /// <summary>A backup did not pass Test-PgBackup (the TestResult names the failed checks).</summary>
-public sealed class BackupTestFailedException(string message, object? target = null)
+internal sealed class BackupTestFailedException(string message, object? target = null)
     : PgBackupException("BackupTestFailed", FailureCategory.InvalidResult, message, target);
 
 /// <summary>New-PgBackup -Verify: the backup just written did not pass the structure test.</summary>
-public sealed class BackupVerificationFailedException(string message, object? target = null)
+internal sealed class BackupVerificationFailedException(string message, object? target = null)
     : PgBackupException("BackupVerificationFailed", FailureCategory.InvalidResult, message, target);

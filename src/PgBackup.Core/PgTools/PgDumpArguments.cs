@@ -4,7 +4,7 @@ using PgBackup.Connection;
 namespace PgBackup.PgTools;
 
 /// <summary>What to ask pg_dump for; turned into argv by <see cref="PgDumpArguments.Build"/>.</summary>
-public sealed record PgDumpOptions
+internal sealed record PgDumpOptions
 {
     public required string Database { get; init; }
 
@@ -26,7 +26,7 @@ public sealed record PgDumpOptions
 /// environment. The database goes in as a quoted conninfo so that names containing '=', spaces,
 /// quotes or a leading '-' are never reinterpreted.
 /// </summary>
-public static class PgDumpArguments
+internal static class PgDumpArguments
 {
     public static IReadOnlyList<string> Build(PgDumpOptions options, int pgDumpMajor)
     {
@@ -37,7 +37,6 @@ public static class PgDumpArguments
                 BackupFormat.Custom => "custom",
                 BackupFormat.Plain => "plain",
                 BackupFormat.Tar => "tar",
-                BackupFormat.Directory => "directory",
                 _ => throw new ArgumentOutOfRangeException(nameof(options), options.Format, "Unknown format."),
             },
             "--no-password",

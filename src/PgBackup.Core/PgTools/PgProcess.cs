@@ -9,7 +9,7 @@ namespace PgBackup.PgTools;
 /// (PGPASSWORD) — never argv, which any user on the machine can read. Its stdout is exposed as a
 /// stream for the caller to pump; stderr is collected (bounded) for error messages.
 /// </summary>
-public sealed class PgProcess : IAsyncDisposable
+internal sealed class PgProcess : IAsyncDisposable
 {
     private const int StderrTailLimit = 64 * 1024;
 

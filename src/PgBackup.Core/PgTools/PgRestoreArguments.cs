@@ -4,7 +4,7 @@ using PgBackup.Connection;
 namespace PgBackup.PgTools;
 
 /// <summary>What to ask pg_restore (or psql, for plain dumps) for.</summary>
-public sealed record PgRestoreOptions
+internal sealed record PgRestoreOptions
 {
     public required string TargetDatabase { get; init; }
 
@@ -22,7 +22,7 @@ public sealed record PgRestoreOptions
 /// argv for pg_restore and psql. Like <see cref="PgDumpArguments"/>: no secret ever goes here, and the
 /// database goes in as a quoted conninfo so hostile names are never reinterpreted.
 /// </summary>
-public static class PgRestoreArguments
+internal static class PgRestoreArguments
 {
     /// <summary>The tool that restores a format: psql for plain SQL, pg_restore for archives.</summary>
     public static string ToolFor(BackupFormat format) => format == BackupFormat.Plain ? "psql" : "pg_restore";

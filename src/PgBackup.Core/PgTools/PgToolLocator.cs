@@ -4,14 +4,14 @@ using PgBackup.Errors;
 namespace PgBackup.PgTools;
 
 /// <summary>A PostgreSQL client program found on this machine.</summary>
-public sealed record PgTool(string Name, string Path, PgToolVersion Version);
+internal sealed record PgTool(string Name, string Path, PgToolVersion Version);
 
 /// <summary>
 /// Finds pg_dump/pg_restore/psql. Looks in <c>PGBACKUP_PG_BIN</c> when set (and only there), else
 /// on PATH, then in the usual install folders (Debian, RHEL, Homebrew, Windows installer), and picks
 /// the first whose major version can handle the server: pg_dump refuses to dump a newer server.
 /// </summary>
-public sealed class PgToolLocator
+internal sealed class PgToolLocator
 {
     public const string BinFolderVariable = "PGBACKUP_PG_BIN";
 

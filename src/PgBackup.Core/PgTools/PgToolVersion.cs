@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace PgBackup.PgTools;
 
 /// <summary>A PostgreSQL version as tools print it ("pg_dump (PostgreSQL) 15.18 (Debian …)").</summary>
-public sealed partial record PgToolVersion(int Major, int Minor, string Text)
+internal sealed partial record PgToolVersion(int Major, int Minor, string Text)
 {
     public static PgToolVersion? TryParse(string? versionOutput)
     {

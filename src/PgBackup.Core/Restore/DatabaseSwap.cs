@@ -1,5 +1,4 @@
 using Npgsql;
-using PgBackup.Connection;
 using PgBackup.Server;
 
 namespace PgBackup.Restore;
@@ -9,22 +8,22 @@ namespace PgBackup.Restore;
 /// transaction (ALTER DATABASE … RENAME is transactional), so either both happen or neither does —
 /// if the second rename fails the first is rolled back and the live database keeps its name.
 /// </summary>
-public static class DatabaseSwap
+internal static class DatabaseSwap
 {
     // A client may reconnect between terminating its session and the rename; a few tries settle it.
     private const int Attempts = 5;
 
     /// <summary>Renames <paramref name="target"/> to <paramref name="previous"/> and <paramref name="staging"/> to <paramref name="target"/>.</summary>
-    public static async Task SwapAsync(PgConnectionSettings connection, string target, string staging, string previous, CancellationToken cancellationToken)
+    public static async Task SwapAsync(PgServer server, string target, string staging, string previous, CancellationToken cancellationToken)
     {
-        var admin = new DatabaseAdmin(connection);
+        var admin = new DatabaseAdmin(server);
         for (var attempt = 1; ; attempt++)
         {
             await admin.TerminateSessionsAsync(target, cancellationToken).ConfigureAwait(false);
             await admin.TerminateSessionsAsync(staging, cancellationToken).ConfigureAwait(false);
             try
             {
-                await using var db = await PgServerConnection.OpenAsync(connection, admin.MaintenanceDatabase, cancellationToken).ConfigureAwait(false);
+                await using var db = await server.OpenAsync(admin.MaintenanceDatabase, cancellationToken).ConfigureAwait(false);
                 await using var transaction = await db.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await ExecuteAsync(db, $"ALTER DATABASE {DatabaseAdmin.QuoteIdentifier(target)} RENAME TO {DatabaseAdmin.QuoteIdentifier(previous)}", cancellationToken).ConfigureAwait(false);
                 await ExecuteAsync(db, $"ALTER DATABASE {DatabaseAdmin.QuoteIdentifier(staging)} RENAME TO {DatabaseAdmin.QuoteIdentifier(target)}", cancellationToken).ConfigureAwait(false);

@@ -10,7 +10,7 @@ namespace PgBackup.Restore;
 /// target part is shortened (on a character boundary, never inside a UTF-8 sequence) until the
 /// whole name fits; the suffix that makes it ours always survives.
 /// </summary>
-public static class RestoreNaming
+internal static class RestoreNaming
 {
     public const int MaxIdentifierBytes = Server.DatabaseAdmin.MaxIdentifierBytes;
 

@@ -4,7 +4,7 @@ using PgBackup.Storage;
 namespace PgBackup.Restore;
 
 /// <summary>One backup to restore, where to, and how.</summary>
-public sealed record RestoreRequest
+internal sealed record RestoreRequest
 {
     public required BackupInfo Backup { get; init; }
 
@@ -33,7 +33,7 @@ public sealed record RestoreRequest
 /// What a restore is going to do, decided before anything changes: the confirmation prompt and
 /// -WhatIf describe exactly this.
 /// </summary>
-public sealed record RestorePlan
+internal sealed record RestorePlan
 {
     public required string Server { get; init; }
 

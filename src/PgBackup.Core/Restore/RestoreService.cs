@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using Npgsql;
+using PgBackup.Artifacts;
 using PgBackup.Diagnostics;
 using PgBackup.Errors;
 using PgBackup.PgTools;
@@ -15,7 +16,7 @@ namespace PgBackup.Restore;
 /// Any failure or cancellation before the swap drops what this service created and leaves the
 /// live database exactly as it was.
 /// </summary>
-public sealed class RestoreService
+internal sealed class RestoreService
 {
     // Cleanup must run even when the user pressed Ctrl+C, but not hang forever on a dead server.
     private static readonly TimeSpan CleanupTimeout = TimeSpan.FromSeconds(60);
@@ -46,7 +47,8 @@ public sealed class RestoreService
             throw new InvalidRestoreRequestException(problem, target);
         }
 
-        var admin = new DatabaseAdmin(request.Connection);
+        await using var server = new PgServer(request.Connection);
+        var admin = new DatabaseAdmin(server);
         var exists = await admin.ExistsAsync(target, cancellationToken).ConfigureAwait(false);
         return new RestorePlan
         {
@@ -68,10 +70,12 @@ public sealed class RestoreService
     {
         var stopwatch = Stopwatch.StartNew();
         var backup = request.Backup;
-        var tool = await FindRestoreToolAsync(request, cancellationToken).ConfigureAwait(false);
+        // One pooled connection for this run's statements (version, create, swap, drop), not one per statement.
+        await using var server = new PgServer(request.Connection);
+        var tool = await FindRestoreToolAsync(request, server, cancellationToken).ConfigureAwait(false);
         await VerifyChecksumAsync(request, cancellationToken).ConfigureAwait(false);
 
-        var admin = new DatabaseAdmin(request.Connection);
+        var admin = new DatabaseAdmin(server);
         // Only what this run created is ever dropped: never the target of a "new" restore that
         // turned out to exist after all (CREATE DATABASE then fails and nothing is created).
         var restoreInto = plan.TargetExists ? plan.StagingDatabase! : plan.TargetDatabase;
@@ -90,7 +94,7 @@ public sealed class RestoreService
             }
 
             cancellationToken.ThrowIfCancellationRequested();
-            var previous = await SwapAsync(request, plan, admin).ConfigureAwait(false);
+            var previous = await SwapAsync(plan, server, admin).ConfigureAwait(false);
             created = false;
             // The restore has succeeded by now: a failed drop of the previous database only warns and keeps its name.
             if (request.DropPrevious && await TryDropAsync(admin, previous).ConfigureAwait(false) is null)
@@ -130,16 +134,11 @@ public sealed class RestoreService
     /// as the server, and at least as new as the pg_dump that wrote the archive — an older
     /// pg_restore refuses a newer archive format ("unsupported version in file header").
     /// </summary>
-    private async Task<PgTool> FindRestoreToolAsync(RestoreRequest request, CancellationToken cancellationToken)
+    private async Task<PgTool> FindRestoreToolAsync(RestoreRequest request, PgServer server, CancellationToken cancellationToken)
     {
         var backup = request.Backup;
-        if (backup.Format == BackupFormat.Directory)
-        {
-            throw new BackupNotRestorableException($"Backup {backup.Id} is in directory format, which PgBackup does not store as one artifact.", backup.Id);
-        }
-
         PgToolVersion serverVersion;
-        await using (var db = await PgServerConnection.OpenAsync(request.Connection, new DatabaseAdmin(request.Connection).MaintenanceDatabase, cancellationToken).ConfigureAwait(false))
+        await using (var db = await server.OpenAsync(new DatabaseAdmin(server).MaintenanceDatabase, cancellationToken).ConfigureAwait(false))
         {
             serverVersion = await PgServerConnection.GetServerVersionAsync(db, cancellationToken).ConfigureAwait(false);
         }
@@ -197,7 +196,7 @@ public sealed class RestoreService
         var connection = request.Connection with { Database = database };
         var redactor = new SecretRedactor([connection.Password]);
         // Bytes fed are pg_dump's output: the stored size is their total only when PgBackup did not compress them.
-        var fed = new RestoreProgress(_progress, $"Restoring {backup.Id} into \"{database}\"", tool.Name, backup.CompressionStage == "stream" ? null : backup.SizeBytes);
+        var fed = new RestoreProgress(_progress, $"Restoring {backup.Id} into \"{database}\"", tool.Name, backup.CompressionStage == CompressionStage.Stream ? null : backup.SizeBytes);
         PgRunOutcome outcome;
         if (jobs > 1)
         {
@@ -241,7 +240,7 @@ public sealed class RestoreService
     }
 
     /// <summary>Swaps the staging database in; returns the name the replaced database now has.</summary>
-    private async Task<string> SwapAsync(RestoreRequest request, RestorePlan plan, DatabaseAdmin admin)
+    private async Task<string> SwapAsync(RestorePlan plan, PgServer server, DatabaseAdmin admin)
     {
         // The swap is short and all-or-nothing: it is not interrupted halfway by Ctrl+C, only bounded.
         using var timeout = new CancellationTokenSource(CleanupTimeout);
@@ -255,7 +254,7 @@ public sealed class RestoreService
         _log.Verbose($"Disconnecting \"{plan.TargetDatabase}\" and swapping names: \"{plan.TargetDatabase}\" -> \"{previous}\", \"{plan.StagingDatabase}\" -> \"{plan.TargetDatabase}\".");
         try
         {
-            await DatabaseSwap.SwapAsync(request.Connection, plan.TargetDatabase, plan.StagingDatabase!, previous, timeout.Token).ConfigureAwait(false);
+            await DatabaseSwap.SwapAsync(server, plan.TargetDatabase, plan.StagingDatabase!, previous, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException)
         {

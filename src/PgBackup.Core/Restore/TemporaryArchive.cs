@@ -1,3 +1,4 @@
+using PgBackup.Artifacts;
 using PgBackup.Storage;
 
 namespace PgBackup.Restore;
@@ -7,7 +8,7 @@ namespace PgBackup.Restore;
 /// one case that needs to seek in it: parallel pg_restore. The copy is verified against the
 /// manifest while it is written. Disposing deletes it.
 /// </summary>
-public sealed class TemporaryArchive : IAsyncDisposable
+internal sealed class TemporaryArchive : IAsyncDisposable
 {
     public const string FilePrefix = "pgbackup-restore-";
 

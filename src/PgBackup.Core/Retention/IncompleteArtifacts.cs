@@ -9,7 +9,7 @@ namespace PgBackup.Retention;
 /// layout) that no manifest vouches for — <c>.partial</c> files, temporary manifest files, artifacts
 /// whose manifest never landed. Pure: works on a listing, so it is the same for every store.
 /// </summary>
-public static partial class IncompleteArtifacts
+internal static partial class IncompleteArtifacts
 {
     /// <summary>A backup older than this cannot still be in progress; younger ones may be, by another process.</summary>
     public static readonly TimeSpan MinimumAge = TimeSpan.FromHours(24);

@@ -3,7 +3,7 @@ using System.Globalization;
 namespace PgBackup.Retention;
 
 /// <summary>The rule that keeps a backup.</summary>
-public enum RetentionRule
+internal enum RetentionRule
 {
     /// <summary>The safety rule: the newest Succeeded backup of a database is never expired.</summary>
     NewestSucceeded,
@@ -15,13 +15,13 @@ public enum RetentionRule
 }
 
 /// <summary>Why a backup is kept: the rule and what it matched (rank, day, ISO week or month).</summary>
-public sealed record RetentionReason(RetentionRule Rule, string Detail)
+internal sealed record RetentionReason(RetentionRule Rule, string Detail)
 {
     public override string ToString() => $"{Rule} ({Detail})";
 }
 
 /// <summary>The verdict on one backup: kept when at least one reason keeps it, else expired.</summary>
-public sealed record RetentionDecision(BackupInfo Backup, IReadOnlyList<RetentionReason> Reasons)
+internal sealed record RetentionDecision(BackupInfo Backup, IReadOnlyList<RetentionReason> Reasons)
 {
     public bool Keep => Reasons.Count > 0;
 
@@ -31,7 +31,7 @@ public sealed record RetentionDecision(BackupInfo Backup, IReadOnlyList<Retentio
 }
 
 /// <summary>Every verdict, grouped by repository and database, newest first within each.</summary>
-public sealed record RetentionEvaluation(IReadOnlyList<RetentionDecision> Decisions)
+internal sealed record RetentionEvaluation(IReadOnlyList<RetentionDecision> Decisions)
 {
     public IEnumerable<RetentionDecision> Kept => Decisions.Where(decision => decision.Keep);
 
@@ -59,7 +59,7 @@ public sealed record RetentionEvaluation(IReadOnlyList<RetentionDecision> Decisi
 /// <item>Whatever the policy, the newest Succeeded backup of each database is kept.</item>
 /// </list>
 /// </remarks>
-public static class RetentionEvaluator
+internal static class RetentionEvaluator
 {
     public static RetentionEvaluation Evaluate(IEnumerable<BackupInfo> backups, RetentionPolicy policy, DateTime now, TimeZoneInfo timeZone)
     {

@@ -9,7 +9,7 @@ namespace PgBackup.Retention;
 /// <see cref="KeepMonthly"/>) rank Succeeded backups and Failed attempts separately, so a failed
 /// attempt never takes a slot from a good backup (see <see cref="RetentionEvaluator"/>).
 /// </summary>
-public sealed record RetentionPolicy
+internal sealed record RetentionPolicy
 {
     /// <summary>Keep everything started within this many days (24-hour periods) before now.</summary>
     public int? RetentionDays { get; init; }

@@ -9,10 +9,10 @@ namespace PgBackup.Retention;
 /// <summary>Asks whether one removal may go ahead (the cmdlet answers with ShouldProcess, so -WhatIf and -Confirm work).</summary>
 /// <param name="target">What would be removed, as shown to the user.</param>
 /// <param name="action">Why, as shown to the user.</param>
-public delegate bool ConfirmRemoval(string target, string action);
+internal delegate Task<bool> ConfirmRemoval(string target, string action, CancellationToken cancellationToken);
 
 /// <summary>What to expire, where, and by which policy.</summary>
-public sealed record RetentionRequest
+internal sealed record RetentionRequest
 {
     public required IBackupRepository Repository { get; init; }
 
@@ -36,7 +36,7 @@ public sealed record RetentionRequest
 }
 
 /// <summary>What a retention run did in one repository.</summary>
-public sealed class RetentionResult
+internal sealed class RetentionResult
 {
     public required string Repository { get; init; }
 
@@ -56,8 +56,6 @@ public sealed class RetentionResult
 
     /// <summary>Removals that failed; each is reported, the others still went ahead.</summary>
     public List<PgBackupException> Failures { get; } = [];
-
-    public int RemovedCount => Removed.Count + RemovedIncomplete.Count;
 
     /// <summary>One line for the information stream: count and bytes freed, always.</summary>
     public string Describe()
@@ -88,7 +86,7 @@ public sealed class RetentionResult
 /// behaves the same on every store. Touches nothing but backups with a manifest of ours (and, when
 /// asked, day-old leftovers named in our layout).
 /// </summary>
-public sealed class RetentionService(IOperationLog? log = null, TimeProvider? clock = null)
+internal sealed class RetentionService(IOperationLog? log = null, TimeProvider? clock = null)
 {
     private readonly IOperationLog _log = log ?? NullOperationLog.Instance;
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
@@ -130,7 +128,7 @@ public sealed class RetentionService(IOperationLog? log = null, TimeProvider? cl
     {
         var target = string.Create(CultureInfo.InvariantCulture,
             $"{backup.Id} ({backup.Database}, {backup.Status}, started {backup.StartedAt:yyyy-MM-dd HH:mm:ss}Z, {ByteSize.Format(backup.SizeBytes)}) at {backup.ManifestLocation}");
-        if (!confirm(target, $"Remove expired backup (no rule of \"{policy}\" keeps it)"))
+        if (!await confirm(target, $"Remove expired backup (no rule of \"{policy}\" keeps it)", cancellationToken).ConfigureAwait(false))
         {
             result.Declined++;
             return;
@@ -184,7 +182,7 @@ public sealed class RetentionService(IOperationLog? log = null, TimeProvider? cl
             cancellationToken.ThrowIfCancellationRequested();
             var target = string.Create(CultureInfo.InvariantCulture,
                 $"{repository.GetObjectLocation(leftover.Key)} ({ByteSize.Format(leftover.Size)}, last written {leftover.LastModifiedUtc:yyyy-MM-dd HH:mm:ss}Z)");
-            if (!confirm(target, "Remove incomplete backup (no manifest, older than 24 hours)"))
+            if (!await confirm(target, "Remove incomplete backup (no manifest, older than 24 hours)", cancellationToken).ConfigureAwait(false))
             {
                 result.Declined++;
                 continue;

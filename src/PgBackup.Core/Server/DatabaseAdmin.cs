@@ -1,13 +1,12 @@
 using Npgsql;
-using PgBackup.Connection;
 
 namespace PgBackup.Server;
 
 /// <summary>
-/// Database-level DDL (exists, create, drop, rename, terminate sessions) and catalogue queries.
+/// Database-level DDL (exists, create, drop, terminate sessions) and catalogue queries, on one server's pooled connections.
 /// Every identifier is quoted: hostile names (quotes, spaces, unicode, 63 bytes) work and inject nothing.
 /// </summary>
-public sealed class DatabaseAdmin(PgConnectionSettings connection)
+internal sealed class DatabaseAdmin(PgServer server)
 {
     /// <summary>The maintenance database the DDL runs in.</summary>
     public string MaintenanceDatabase { get; init; } = "postgres";
@@ -30,21 +29,17 @@ public sealed class DatabaseAdmin(PgConnectionSettings connection)
         await ExecuteAsync($"CREATE DATABASE {QuoteIdentifier(database)} TEMPLATE template0", cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Drops a database if it exists, disconnecting its sessions first.</summary>
+    /// <summary>Drops a database if it exists, disconnecting its sessions (ours included) first.</summary>
     public async Task DropIfExistsAsync(string database, CancellationToken cancellationToken)
     {
         await TerminateSessionsAsync(database, cancellationToken).ConfigureAwait(false);
         await ExecuteAsync($"DROP DATABASE IF EXISTS {QuoteIdentifier(database)}", cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task RenameAsync(string database, string newName, CancellationToken cancellationToken)
-    {
-        await TerminateSessionsAsync(database, cancellationToken).ConfigureAwait(false);
-        await ExecuteAsync($"ALTER DATABASE {QuoteIdentifier(database)} RENAME TO {QuoteIdentifier(newName)}", cancellationToken).ConfigureAwait(false);
-    }
-
+    /// <summary>Disconnects every session in a database: other clients' and this operation's own pooled ones.</summary>
     public async Task TerminateSessionsAsync(string database, CancellationToken cancellationToken)
     {
+        server.ReleaseConnections(database);
         await using var db = await OpenMaintenanceAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
@@ -112,5 +107,5 @@ public sealed class DatabaseAdmin(PgConnectionSettings connection)
     }
 
     private Task<NpgsqlConnection> OpenMaintenanceAsync(CancellationToken cancellationToken)
-        => PgServerConnection.OpenAsync(connection, MaintenanceDatabase, cancellationToken);
+        => server.OpenAsync(MaintenanceDatabase, cancellationToken);
 }

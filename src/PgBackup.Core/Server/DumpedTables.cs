@@ -1,5 +1,5 @@
 using Npgsql;
-using PgBackup.Restore;
+using PgBackup.Artifacts;
 
 namespace PgBackup.Server;
 
@@ -9,7 +9,7 @@ namespace PgBackup.Server;
 /// rows are counted within the parent). In a live database: <see cref="DatabaseAdmin.ListTablesAsync"/>
 /// minus tables that belong to an extension (pg_dump leaves those to CREATE EXTENSION).
 /// </summary>
-public static class DumpedTables
+internal static class DumpedTables
 {
     public static IReadOnlyList<TableName> FromToc(IEnumerable<TocEntry> entries)
     {

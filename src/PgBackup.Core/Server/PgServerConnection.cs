@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Npgsql;
 using PgBackup.Connection;
 using PgBackup.Errors;
@@ -7,10 +6,11 @@ using PgBackup.PgTools;
 namespace PgBackup.Server;
 
 /// <summary>
-/// Opens Npgsql connections from resolved settings and turns connection failures into the typed
-/// errors users script against (ConnectionFailed, AuthenticationFailed, DatabaseNotFound).
+/// Npgsql connection strings from resolved settings, and connection failures turned into the typed errors users
+/// script against (ConnectionFailed, AuthenticationFailed, DatabaseNotFound). Connections are opened through
+/// <see cref="PgServer"/>.
 /// </summary>
-public static class PgServerConnection
+internal static class PgServerConnection
 {
     public static string BuildConnectionString(PgConnectionSettings settings, string? database = null)
     {
@@ -23,8 +23,6 @@ public static class PgServerConnection
             ApplicationName = "pgbackup",
             Timeout = 15,
             CommandTimeout = 0,
-            // DROP/RENAME DATABASE fail while an idle pooled connection still sits in the database.
-            Pooling = false,
         };
         if (!string.IsNullOrEmpty(settings.Password))
         {
@@ -42,28 +40,6 @@ public static class PgServerConnection
         }
 
         return builder.ConnectionString;
-    }
-
-    /// <summary>Opens a connection to <paramref name="database"/> (default: the settings' database, else "postgres").</summary>
-    public static async Task<NpgsqlConnection> OpenAsync(PgConnectionSettings settings, string? database, CancellationToken cancellationToken)
-    {
-        var target = database ?? settings.Database ?? "postgres";
-        var connection = new NpgsqlConnection(BuildConnectionString(settings, target));
-        try
-        {
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            return connection;
-        }
-        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or SocketException)
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-            throw Translate(ex, settings, target);
-        }
-        catch
-        {
-            await connection.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
     }
 
     /// <summary>The server's version, as reported by server_version_num.</summary>

@@ -4,7 +4,7 @@ namespace PgBackup.Server;
 /// A table, unquoted. <see cref="Key"/> (<c>schema.table</c>, each part always double-quoted) is the
 /// one form used for row counts in manifests and checks: unambiguous for any name.
 /// </summary>
-public sealed record TableName(string Schema, string Name)
+internal sealed record TableName(string Schema, string Name)
 {
     public string Quoted => DatabaseAdmin.QuoteIdentifier(Schema) + "." + DatabaseAdmin.QuoteIdentifier(Name);
 

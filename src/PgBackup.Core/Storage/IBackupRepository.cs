@@ -1,16 +1,20 @@
 namespace PgBackup.Storage;
 
 /// <summary>An object in a repository, as listed (no content).</summary>
-public sealed record RepositoryObject(string Key, long Size, DateTime LastModifiedUtc);
+internal sealed record RepositoryObject(string Key, long Size, DateTime LastModifiedUtc);
 
-/// <summary>Facts about an artifact that a store may attach to it (S3 object metadata, say).</summary>
-public sealed record ArtifactMetadata(string Database, DateTime CreatedAtUtc, string BackupType, string ToolVersion);
+/// <summary>
+/// Facts about a backup that a store may attach to its objects (S3 object metadata, say), given by the caller:
+/// a store never reads them out of the content it is asked to write.
+/// </summary>
+/// <param name="Sha256">The stored bytes' SHA-256 when already known (a manifest, a single-part artifact).</param>
+internal sealed record ArtifactMetadata(string Database, DateTime CreatedAtUtc, string BackupType, string ToolVersion, string? Sha256 = null);
 
 /// <summary>
 /// An artifact being written. Bytes go to <see cref="Content"/>; nothing is visible under the
 /// final key until <see cref="CommitAsync"/> succeeds. Disposing without committing aborts.
 /// </summary>
-public interface IArtifactUpload : IAsyncDisposable
+internal interface IArtifactUpload : IAsyncDisposable
 {
     Stream Content { get; }
 
@@ -25,16 +29,17 @@ public interface IArtifactUpload : IAsyncDisposable
 /// Where backups live: a local folder or an S3 prefix. Keys are repository-relative and use '/'
 /// (<c>YYYY/MM/DD/name.dump</c>), the same in every store.
 /// </summary>
-public interface IBackupRepository
+internal interface IBackupRepository
 {
     /// <summary>The repository as the user names it: a full folder path or s3://bucket/prefix.</summary>
     string Location { get; }
 
     /// <summary>
-    /// The custom S3 endpoint this repository is reached through; null for local folders and AWS itself.
-    /// Recorded on every BackupInfo so a piped object finds its repository again.
+    /// The location plus whatever else the store needs to be reached again (never credentials). Recorded on
+    /// every BackupInfo, and handed back to <see cref="RepositoryFactory.Open(RepositoryDescriptor, S3.S3RepositoryOptions?)"/>,
+    /// so a piped object finds its repository again.
     /// </summary>
-    string? Endpoint { get; }
+    RepositoryDescriptor Descriptor { get; }
 
     /// <summary>Full path or URI of one key, as shown to users.</summary>
     string GetObjectLocation(string key);
@@ -48,7 +53,8 @@ public interface IBackupRepository
     Task<IArtifactUpload> BeginArtifactAsync(string key, ArtifactMetadata metadata, long? expectedSizeBytes, CancellationToken cancellationToken);
 
     /// <summary>Writes a small object atomically: readers see the whole old content or the whole new one.</summary>
-    Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken);
+    /// <param name="metadata">What the store may attach to the object (a manifest's backup facts); null for none.</param>
+    Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, ArtifactMetadata? metadata, CancellationToken cancellationToken);
 
     Task<byte[]> ReadSmallObjectAsync(string key, CancellationToken cancellationToken);
 

@@ -7,7 +7,7 @@ namespace PgBackup.Storage;
 /// A repository in a local (or mounted) folder. Artifacts are written as <c>.partial</c> files,
 /// flushed to the disk and renamed, so a crash never leaves a file under its final name.
 /// </summary>
-public sealed class LocalRepository : IBackupRepository
+internal sealed class LocalRepository : IBackupRepository
 {
     public const string PartialSuffix = ".partial";
 
@@ -20,7 +20,7 @@ public sealed class LocalRepository : IBackupRepository
 
     public string Location => Root;
 
-    public string? Endpoint => null;
+    public RepositoryDescriptor Descriptor => new(Root);
 
     public string GetObjectLocation(string key) => PathOf(key);
 
@@ -64,7 +64,7 @@ public sealed class LocalRepository : IBackupRepository
         }
     }
 
-    public async Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    public async Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, ArtifactMetadata? metadata, CancellationToken cancellationToken)
     {
         var path = PathOf(key);
         var temporary = path + ".tmp-" + Guid.NewGuid().ToString("N")[..8];

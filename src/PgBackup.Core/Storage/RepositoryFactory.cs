@@ -4,7 +4,7 @@ using PgBackup.Storage.S3;
 namespace PgBackup.Storage;
 
 /// <summary>Turns what the user passed as -Repository into a store.</summary>
-public static class RepositoryFactory
+internal static class RepositoryFactory
 {
     public const string RepositoryVariable = "PGBACKUP_REPOSITORY";
 
@@ -29,4 +29,11 @@ public static class RepositoryFactory
 
         return new LocalRepository(location);
     }
+
+    /// <summary>
+    /// Re-opens a repository a backup was read from (<see cref="BackupInfo.RepositoryDescriptor"/>): what
+    /// <paramref name="options"/> leave open (endpoint, region) comes from how it was reached then.
+    /// </summary>
+    public static IBackupRepository Open(RepositoryDescriptor descriptor, S3RepositoryOptions? options = null)
+        => Open(descriptor.Location, (options ?? new S3RepositoryOptions()).CompletedBy(descriptor));
 }

@@ -10,7 +10,7 @@ namespace PgBackup.Streaming;
 /// (plain and tar formats, or methods the installed pg_dump does not know). One place decides
 /// the file extension, the compressor and the matching decompressor.
 /// </summary>
-public static class CompressionStages
+internal static class CompressionStages
 {
     public static string? FileExtension(BackupCompression compression) => compression switch
     {

@@ -6,7 +6,7 @@ namespace PgBackup.Streaming;
 /// Write-through stage that counts and SHA-256-hashes every byte on its way to the sink, so the
 /// manifest's size and hash describe exactly the stored bytes without a second pass.
 /// </summary>
-public sealed class HashingStream : Stream
+internal sealed class HashingStream : Stream
 {
     private readonly Stream _inner;
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);

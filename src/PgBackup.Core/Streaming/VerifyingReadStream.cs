@@ -9,7 +9,7 @@ namespace PgBackup.Streaming;
 /// from the read that reaches the end (or the one that goes past the expected size), so a
 /// consumer can never see a clean end of a corrupt or truncated backup.
 /// </summary>
-public sealed class VerifyingReadStream : Stream
+internal sealed class VerifyingReadStream : Stream
 {
     private readonly Stream _inner;
     private readonly string? _expectedSha256;

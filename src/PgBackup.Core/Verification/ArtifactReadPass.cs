@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using PgBackup.Diagnostics;
 using PgBackup.Errors;
-using PgBackup.Restore;
+using PgBackup.Artifacts;
 using PgBackup.Storage;
 using PgBackup.Streaming;
 
@@ -28,7 +28,7 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
     {
         _backup = backup;
         _stored = stored;
-        _decompressor = backup.CompressionStage == "stream" ? CompressionStages.Decompress(stored, backup.Compression, leaveOpen: true) : null;
+        _decompressor = backup.CompressionStage == CompressionStage.Stream ? CompressionStages.Decompress(stored, backup.Compression, leaveOpen: true) : null;
         Plain = backup.Format == BackupFormat.Plain ? new PlainDumpScanner() : null;
         _observer = new ObservingStream(_decompressor ?? stored, this, progress, activity);
     }

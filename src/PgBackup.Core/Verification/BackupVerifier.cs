@@ -2,7 +2,7 @@ using System.Diagnostics;
 using PgBackup.Diagnostics;
 using PgBackup.Errors;
 using PgBackup.PgTools;
-using PgBackup.Restore;
+using PgBackup.Artifacts;
 using PgBackup.Server;
 
 namespace PgBackup.Verification;
@@ -21,7 +21,7 @@ namespace PgBackup.Verification;
 /// Findings about the backup become failed checks in the <see cref="TestResult"/>; only problems of the
 /// test itself (unreachable repository or server, missing tools) are thrown.
 /// </summary>
-public sealed class BackupVerifier
+internal sealed class BackupVerifier
 {
     private static readonly TimeSpan CleanupTimeout = TimeSpan.FromSeconds(60);
 
@@ -130,7 +130,8 @@ public sealed class BackupVerifier
         }
 
         var temporaryDatabase = TemporaryDatabaseName.Create(backup.Database);
-        var admin = new DatabaseAdmin(connection);
+        await using var server = new PgServer(connection);
+        var admin = new DatabaseAdmin(server);
         var redactor = new SecretRedactor([connection.Password]);
         try
         {
@@ -164,7 +165,7 @@ public sealed class BackupVerifier
 
             if (outcome is { Succeeded: true })
             {
-                await using var db = await PgServerConnection.OpenAsync(connection, temporaryDatabase, cancellationToken).ConfigureAwait(false);
+                await using var db = await server.OpenAsync(temporaryDatabase, cancellationToken).ConfigureAwait(false);
                 var restored = await DatabaseAdmin.ListTablesAsync(db, cancellationToken).ConfigureAwait(false);
                 checks.Add(VerificationChecks.TablesPresent(structure.Tables, restored));
                 if (backup.RowCounts is { } expected)

@@ -7,7 +7,7 @@ namespace PgBackup.Verification;
 /// archive with a valid ustar header for <c>toc.dat</c>, whose content is again a <c>PGDMP</c> TOC; a plain
 /// dump with pg_dump's <c>-- PostgreSQL database dump</c> banner. Pure, so each case is unit-tested.
 /// </summary>
-public static class DumpHeader
+internal static class DumpHeader
 {
     /// <summary>How many leading bytes the check needs (a tar header block plus the start of toc.dat).</summary>
     public const int Length = 1024;

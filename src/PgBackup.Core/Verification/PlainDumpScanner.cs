@@ -1,5 +1,5 @@
 using System.Text;
-using PgBackup.Restore;
+using PgBackup.Artifacts;
 using PgBackup.Server;
 
 namespace PgBackup.Verification;
@@ -10,7 +10,7 @@ namespace PgBackup.Verification;
 /// and whether the <c>-- PostgreSQL database dump complete</c> footer arrived (a truncated dump lacks
 /// it). Only comment lines are buffered, so memory stays bounded however large the COPY data is.
 /// </summary>
-public sealed class PlainDumpScanner
+internal sealed class PlainDumpScanner
 {
     private const int MaxCommentLine = 8 * 1024;
     private const string NamePrefix = "-- Name: ";

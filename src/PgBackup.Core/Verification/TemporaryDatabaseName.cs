@@ -9,7 +9,7 @@ namespace PgBackup.Verification;
 /// name fits PostgreSQL's 63-byte limit: whatever the source database was called, the result is a
 /// plain identifier that cannot collide with a live database's name pattern or be truncated by the server.
 /// </summary>
-public static class TemporaryDatabaseName
+internal static class TemporaryDatabaseName
 {
     public const string Prefix = "pgbackup_verify_";
 

@@ -1,5 +1,6 @@
 using System.Globalization;
-using PgBackup.Restore;
+using PgBackup.Artifacts;
+using PgBackup.PgTools;
 using PgBackup.Server;
 
 namespace PgBackup.Verification;
@@ -9,13 +10,13 @@ namespace PgBackup.Verification;
 /// <param name="ActualSha256">SHA-256 of the stored bytes; null when the read could not reach the end.</param>
 /// <param name="DecodeFailure">Why PgBackup's compression stage did not decode, if it did not.</param>
 /// <param name="BytesAfterCompressedEnd">Stored bytes left over after the compressed data ended.</param>
-public sealed record StoredReadOutcome(long BytesRead, string? ActualSha256, string? DecodeFailure, long BytesAfterCompressedEnd);
+internal sealed record StoredReadOutcome(long BytesRead, string? ActualSha256, string? DecodeFailure, long BytesAfterCompressedEnd);
 
 /// <summary>
 /// Turns observations into named checks with a Detail that names the mismatch. Pure: the verifier
 /// observes, this decides, and unit tests cover every branch.
 /// </summary>
-public static class VerificationChecks
+internal static class VerificationChecks
 {
     public const string Size = "Size";
     public const string Sha256 = "SHA-256";
@@ -48,7 +49,7 @@ public static class VerificationChecks
             _ => $"expected sha256 {expected} (manifest), actual sha256 {read.ActualSha256}",
         });
 
-        if (backup.CompressionStage != "stream")
+        if (backup.CompressionStage != CompressionStage.Stream)
         {
             yield break;
         }

@@ -4,7 +4,7 @@ using PgBackup.Storage;
 namespace PgBackup.Verification;
 
 /// <summary>One backup to test, and how deep.</summary>
-public sealed record VerificationRequest
+internal sealed record VerificationRequest
 {
     public required BackupInfo Backup { get; init; }
 

@@ -1,114 +1,78 @@
 using System.Collections.Concurrent;
 using System.Management.Automation;
-using PgBackup.Diagnostics;
+using System.Runtime.ExceptionServices;
 using PgBackup.Errors;
 
 namespace PgBackup.Commands;
 
 /// <summary>
-/// Base of every PgBackup cmdlet: the work runs as async code with a CancellationToken that
-/// Ctrl+C (StopProcessing) cancels, while output, errors, progress, verbose messages and
-/// ShouldProcess prompts are marshalled back to the pipeline thread, the only one allowed to
-/// call them.
+/// Base of every PgBackup cmdlet. Which thread runs what is explicit:
+/// <list type="bullet">
+/// <item><see cref="OnBegin"/>, <see cref="OnRecord"/> and <see cref="OnEnd"/> run on the pipeline thread. They
+/// bind parameters and resolve everything that belongs to the session — paths through SessionState, the host,
+/// connection settings — and then hand the work to <see cref="RunAsync"/>.</item>
+/// <item>The work given to <see cref="RunAsync"/> runs on the thread pool, with a CancellationToken that Ctrl+C
+/// (StopProcessing) cancels, and reaches PowerShell only through the <see cref="CmdletPipeline"/> it is handed:
+/// output, errors, verbose and information messages, progress and confirmation questions are queued to the
+/// pipeline thread, which runs them until the work ends.</item>
+/// </list>
+/// Session-bound helpers (<see cref="EnsurePipelineThread"/>) refuse to run inside that work.
 /// </summary>
 public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
 {
+    // True inside the work handed to RunAsync (it flows to every continuation of that work).
+    private static readonly AsyncLocal<bool> InAsyncWork = new();
+
     private readonly CancellationTokenSource _cancellation = new();
-    private BlockingCollection<Action>? _pipelineQueue;
-    private int _pipelineThreadId;
 
-    protected CancellationToken CancellationToken => _cancellation.Token;
+    protected sealed override void BeginProcessing() => OnPipelineThread(OnBegin);
 
-    protected sealed override void BeginProcessing() => RunOnPipeline(BeginProcessingAsync);
+    protected sealed override void ProcessRecord() => OnPipelineThread(OnRecord);
 
-    protected sealed override void ProcessRecord() => RunOnPipeline(ProcessRecordAsync);
-
-    protected sealed override void EndProcessing() => RunOnPipeline(EndProcessingAsync);
+    protected sealed override void EndProcessing() => OnPipelineThread(OnEnd);
 
     protected override void StopProcessing() => _cancellation.Cancel();
 
-    protected virtual Task BeginProcessingAsync() => Task.CompletedTask;
-
-    protected virtual Task ProcessRecordAsync() => Task.CompletedTask;
-
-    protected virtual Task EndProcessingAsync() => Task.CompletedTask;
-
-    /// <summary>Writes an object from any thread.</summary>
-    protected void Emit(object? value) => Post(() => WriteObject(value));
-
-    /// <summary>Writes a non-terminating error for a typed core failure.</summary>
-    protected void EmitError(PgBackupException exception, object? targetObject = null)
-        => Post(() => WriteError(ErrorRecords.From(exception, targetObject)));
-
-    protected void EmitError(ErrorRecord record) => Post(() => WriteError(record));
-
-    protected void EmitVerbose(string message) => Post(() => WriteVerbose(message));
-
-    protected void EmitWarning(string message) => Post(() => WriteWarning(message));
-
-    protected void EmitInformation(string message, params string[] tags)
-        => Post(() =>
-        {
-            var record = new InformationRecord(message, MyInvocation.MyCommand.Name);
-            foreach (var tag in tags)
-            {
-                record.Tags.Add(tag);
-            }
-
-            WriteInformation(record);
-        });
-
-    protected void EmitProgress(ProgressRecord record) => Post(() => WriteProgress(record));
-
-    /// <summary>Asks ShouldProcess on the pipeline thread and waits for the answer.</summary>
-    protected bool AskShouldProcess(string target, string action)
-        => Call(() => ShouldProcess(target, action));
-
-    protected bool AskShouldProcess(string verboseDescription, string verboseWarning, string caption)
-        => Call(() => ShouldProcess(verboseDescription, verboseWarning, caption));
-
-    protected bool AskShouldContinue(string query, string caption)
-        => Call(() => ShouldContinue(query, caption));
-
-    /// <summary>An <see cref="IOperationLog"/> that writes to this cmdlet's verbose and warning streams.</summary>
-    protected IOperationLog CreateLog() => new CmdletLog(this);
-
-    /// <summary>An <see cref="IProgress{T}"/> that writes Write-Progress records.</summary>
-    protected IProgress<OperationProgress> CreateProgress(int activityId = 1) => new CmdletProgress(this, activityId);
-
-    public void Dispose()
+    /// <summary>The begin block, on the pipeline thread.</summary>
+    private protected virtual void OnBegin()
     {
-        _cancellation.Dispose();
-        GC.SuppressFinalize(this);
     }
 
-    private void RunOnPipeline(Func<Task> work)
+    /// <summary>The process block (once per pipeline input), on the pipeline thread.</summary>
+    private protected virtual void OnRecord()
     {
+    }
+
+    /// <summary>The end block, on the pipeline thread.</summary>
+    private protected virtual void OnEnd()
+    {
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the thread pool and, meanwhile, carries out on this (the pipeline) thread
+    /// whatever it asks of PowerShell through its <see cref="CmdletPipeline"/>. Returns when the work has ended;
+    /// a typed core failure it throws becomes a terminating error, Ctrl+C a stopped pipeline.
+    /// </summary>
+    private protected void RunAsync(Func<CmdletPipeline, CancellationToken, Task> work)
+    {
+        EnsurePipelineThread();
         using var queue = new BlockingCollection<Action>();
-        _pipelineQueue = queue;
-        _pipelineThreadId = Environment.CurrentManagedThreadId;
-
-        // The synchronous start of the step (binding checks, resolving paths and preferences through
-        // SessionState) runs here, on the pipeline thread; after its first real await it continues on
-        // the thread pool. No SynchronizationContext may capture those continuations: this thread is
-        // about to block on the queue.
-        Task task;
-        var previousContext = SynchronizationContext.Current;
-        SynchronizationContext.SetSynchronizationContext(null);
-        try
-        {
-            task = work();
-        }
-        catch (Exception ex)
-        {
-            task = Task.FromException(ex);
-        }
-        finally
-        {
-            SynchronizationContext.SetSynchronizationContext(previousContext);
-        }
-
-        task.ContinueWith(_ => queue.CompleteAdding(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var pipeline = new CmdletPipeline(this, queue);
+        var token = _cancellation.Token;
+        var task = Task.Run(
+            async () =>
+            {
+                InAsyncWork.Value = true;
+                try
+                {
+                    await work(pipeline, token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    queue.CompleteAdding();
+                }
+            },
+            CancellationToken.None);
 
         Exception? pipelineFailure = null;
         foreach (var action in queue.GetConsumingEnumerable())
@@ -131,7 +95,6 @@ public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
             }
         }
 
-        _pipelineQueue = null;
         try
         {
             task.GetAwaiter().GetResult();
@@ -150,67 +113,35 @@ public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
 
         if (pipelineFailure is not null)
         {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(pipelineFailure).Throw();
+            ExceptionDispatchInfo.Capture(pipelineFailure).Throw();
         }
     }
 
-    private void Post(Action action)
+    /// <summary>Throws when called from the work handed to <see cref="RunAsync"/>: SessionState and the host are the pipeline thread's.</summary>
+    private protected static void EnsurePipelineThread()
     {
-        var queue = _pipelineQueue ?? throw new InvalidOperationException("Pipeline output is only possible while the cmdlet runs.");
-        if (Environment.CurrentManagedThreadId == _pipelineThreadId)
+        if (InAsyncWork.Value)
         {
-            // Already on the pipeline thread (the synchronous start of a step): no marshalling needed,
-            // and waiting on the queue here would deadlock.
-            action();
-            return;
+            throw new InvalidOperationException("Session state is read on the pipeline thread only: resolve it before RunAsync and pass the result in.");
         }
+    }
 
+    public void Dispose()
+    {
+        _cancellation.Dispose();
+        GC.SuppressFinalize(this);
+    }
+
+    private void OnPipelineThread(Action step)
+    {
         try
         {
-            queue.Add(action);
+            step();
         }
-        catch (InvalidOperationException)
+        catch (PgBackupException ex)
         {
-            // The step already completed; nothing more can be written.
-        }
-    }
-
-    private T Call<T>(Func<T> function)
-    {
-        var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() =>
-        {
-            try
-            {
-                completion.SetResult(function());
-            }
-            catch (Exception ex)
-            {
-                completion.SetException(ex);
-                throw;
-            }
-        });
-        return completion.Task.WaitAsync(CancellationToken).GetAwaiter().GetResult();
-    }
-
-    private sealed class CmdletLog(AsyncPSCmdlet cmdlet) : IOperationLog
-    {
-        public void Verbose(string message) => cmdlet.EmitVerbose(message);
-
-        public void Warning(string message) => cmdlet.EmitWarning(message);
-    }
-
-    private sealed class CmdletProgress(AsyncPSCmdlet cmdlet, int activityId) : IProgress<OperationProgress>
-    {
-        public void Report(OperationProgress value)
-        {
-            var record = new ProgressRecord(activityId, value.Activity, value.Status);
-            if (value.BytesTotal is > 0 and var total)
-            {
-                record.PercentComplete = (int)Math.Clamp(value.BytesDone * 100 / total, 0, 99);
-            }
-
-            cmdlet.EmitProgress(record);
+            // A user's mistake caught while binding (bad connection string, bad policy…): an invalid invocation.
+            ThrowTerminatingError(ErrorRecords.From(ex));
         }
     }
 }

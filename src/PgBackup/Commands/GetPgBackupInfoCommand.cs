@@ -1,7 +1,6 @@
 using System.Management.Automation;
 using PgBackup.Catalog;
 using PgBackup.Errors;
-using PgBackup.Storage;
 
 namespace PgBackup.Commands;
 
@@ -39,11 +38,7 @@ public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
 
     [Parameter(ParameterSetName = RepositorySet)]
     [Parameter(ParameterSetName = SummarySet)]
-    public BackupStatus? Status { get => (BackupStatus?)_status; set => _status = (int?)value; }
-
-    // Stored as the enum's int, not the enum: PowerShell loads this class before PgBackup.Core is resolvable
-    // (Loading/ModuleAssemblyLoader), and a field typed with a Core enum would need Core right then.
-    private int? _status;
+    public BackupStatus? Status { get; set; }
 
     /// <summary>One PgBackup.BackupSummary per database (count, success rate, size, last success...) instead of each backup.</summary>
     [Parameter(Mandatory = true, ParameterSetName = SummarySet)]
@@ -55,44 +50,41 @@ public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
     [ValidateNotNullOrEmpty]
     public string[]? Path { get; set; }
 
-    protected override async Task ProcessRecordAsync()
+    private protected override void OnRecord()
     {
         if (ParameterSetName == PathSet)
         {
-            // Resolved up front, on the pipeline thread: later iterations run after an await.
-            foreach (var (path, location) in Path!.Select(p => (p, ResolveLocation(p))).ToList())
+            // Every path resolved here, on the pipeline thread, before any is read.
+            var references = Path!.Select(path => Reference(null, path)).ToList();
+            RunAsync(async (pipeline, cancellationToken) =>
             {
-                try
+                foreach (var reference in references)
                 {
-                    var (backup, _) = await ReadBackupAtAsync(location).ConfigureAwait(false);
-                    Emit(backup);
+                    try
+                    {
+                        var (backup, _) = await reference.OpenAsync(pipeline, cancellationToken).ConfigureAwait(false);
+                        pipeline.WriteObject(backup);
+                    }
+                    catch (PgBackupException ex)
+                    {
+                        pipeline.WriteError(ex, reference.Target);
+                    }
                 }
-                catch (PgBackupException ex)
-                {
-                    EmitError(ex, path);
-                }
-            }
-
+            });
             return;
         }
 
         var repository = OpenRepository(Repository);
-        var backups = await new BackupCatalog(repository, CreateLog()).ListAsync(
-            new CatalogQuery { DatabasePatterns = Database ?? [], LatestOnly = Latest.IsPresent, Since = Since, Status = Status },
-            CancellationToken).ConfigureAwait(false);
-        if (Summary.IsPresent)
+        var query = new CatalogQuery { DatabasePatterns = Database ?? [], LatestOnly = Latest.IsPresent, Since = Since, Status = Status };
+        var summary = Summary.IsPresent;
+        RunAsync(async (pipeline, cancellationToken) =>
         {
-            foreach (var summary in BackupSummaries.Summarize(backups))
+            var backups = await new BackupCatalog(repository, pipeline.Log).ListAsync(query, cancellationToken).ConfigureAwait(false);
+            IEnumerable<object> output = summary ? BackupSummaries.Summarize(backups) : backups;
+            foreach (var item in output)
             {
-                Emit(summary);
+                pipeline.WriteObject(item);
             }
-
-            return;
-        }
-
-        foreach (var backup in backups)
-        {
-            Emit(backup);
-        }
+        });
     }
 }

@@ -2,10 +2,10 @@ using System.Collections;
 using System.Management.Automation;
 using PgBackup.Backup;
 using PgBackup.Connection;
-using PgBackup.Diagnostics;
 using PgBackup.Errors;
 using PgBackup.Storage;
 using PgBackup.Storage.S3;
+using PgBackup.Verification;
 
 namespace PgBackup.Commands;
 
@@ -28,15 +28,10 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     public string? Repository { get; set; }
 
     [Parameter]
-    public BackupFormat Format { get => (BackupFormat)_format; set => _format = (int)value; }
+    public BackupFormat Format { get; set; } = BackupFormat.Custom;
 
     [Parameter]
-    public BackupCompression Compression { get => (BackupCompression)_compression; set => _compression = (int)value; }
-
-    // Stored as the enum's int, not the enum: PowerShell loads this class before PgBackup.Core is resolvable
-    // (Loading/ModuleAssemblyLoader), and a field typed with a Core enum would need Core right then.
-    private int _format = (int)BackupFormat.Custom;
-    private int _compression = (int)BackupCompression.Gzip;
+    public BackupCompression Compression { get; set; } = BackupCompression.Gzip;
 
     [Parameter]
     [ValidateRange(0, 22)]
@@ -79,7 +74,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     [ValidateRange(5, 1024)]
     public int? S3PartSizeMB { get; set; }
 
-    protected override S3RepositoryOptions S3Options => base.S3Options with
+    private protected override S3RepositoryOptions S3Options => base.S3Options with
     {
         StorageClass = StorageClass,
         // ValidateSet accepts any casing.
@@ -95,18 +90,21 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
 
     private PgConnectionSettings? _connection;
     private IBackupRepository? _repository;
-    private BackupService? _service;
+    private string? _backupType;
+    private Dictionary<string, string>? _tags;
     private bool _sawDatabase;
 
-    protected override Task BeginProcessingAsync()
+    private protected override void OnBegin()
     {
         _connection = ResolveConnection();
         _repository = OpenRepository(Repository);
-        _service = new BackupService(log: CreateLog(), progress: CreateProgress());
-        return Task.CompletedTask;
+        // Nobody at a prompt (scheduled task, CI, -NonInteractive): the backup is recorded as automated.
+        _backupType = SessionInteractivity.CanPrompt(Host) ? "manual" : "automated";
+        // The hashtable's values may be PowerShell objects: turned into text here, on the pipeline thread.
+        _tags = ToStringDictionary(Tag);
     }
 
-    protected override async Task ProcessRecordAsync()
+    private protected override void OnRecord()
     {
         if (Database is null)
         {
@@ -114,13 +112,17 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         }
 
         _sawDatabase = true;
-        foreach (var database in Database)
+        var databases = Database;
+        RunAsync(async (pipeline, cancellationToken) =>
         {
-            await BackupOneAsync(database).ConfigureAwait(false);
-        }
+            foreach (var database in databases)
+            {
+                await BackupOneAsync(database, pipeline, cancellationToken).ConfigureAwait(false);
+            }
+        });
     }
 
-    protected override async Task EndProcessingAsync()
+    private protected override void OnEnd()
     {
         if (_sawDatabase)
         {
@@ -130,10 +132,10 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         // No -Database: back up the one the connection names (connection string, DATABASE_URL, PGDATABASE).
         var database = _connection!.Database
             ?? throw new InvalidBackupRequestException("Name the database to back up: -Database, or a database in -ConnectionString, DATABASE_URL or PGDATABASE.");
-        await BackupOneAsync(database).ConfigureAwait(false);
+        RunAsync((pipeline, cancellationToken) => BackupOneAsync(database, pipeline, cancellationToken));
     }
 
-    private async Task BackupOneAsync(string database)
+    private async Task BackupOneAsync(string database, CmdletPipeline pipeline, CancellationToken cancellationToken)
     {
         var request = new BackupRequest
         {
@@ -146,34 +148,34 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
             SchemaOnly = SchemaOnly.IsPresent,
             RowCounts = RowCounts.IsPresent,
             Environment = Environment,
-            Tags = ToStringDictionary(Tag),
-            BackupType = Interactivity.IsInteractiveProcess() ? "manual" : "automated",
+            Tags = _tags!,
+            BackupType = _backupType!,
         };
 
         try
         {
-            var backup = await _service!.RunAsync(request, CancellationToken).ConfigureAwait(false);
-            Emit(backup);
+            var backup = await new BackupService(log: pipeline.Log, progress: pipeline.Progress()).RunAsync(request, cancellationToken).ConfigureAwait(false);
+            pipeline.WriteObject(backup);
             if (Verify.IsPresent)
             {
-                await VerifyAsync(backup).ConfigureAwait(false);
+                await VerifyAsync(backup, pipeline, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (PgBackupException ex)
         {
-            EmitError(ex, database);
+            pipeline.WriteError(ex, database);
         }
     }
 
     /// <summary>-Verify: the Structure-level test of what was just committed; the backup stays, a failure is an error.</summary>
-    private async Task VerifyAsync(BackupInfo backup)
+    private async Task VerifyAsync(BackupInfo backup, CmdletPipeline pipeline, CancellationToken cancellationToken)
     {
-        var result = await new Verification.BackupVerifier(log: CreateLog(), progress: CreateProgress()).VerifyAsync(
-            new Verification.VerificationRequest { Backup = backup, Repository = _repository!, Level = TestLevel.Structure },
-            CancellationToken).ConfigureAwait(false);
+        var result = await new BackupVerifier(log: pipeline.Log, progress: pipeline.Progress()).VerifyAsync(
+            new VerificationRequest { Backup = backup, Repository = _repository!, Level = TestLevel.Structure },
+            cancellationToken).ConfigureAwait(false);
         if (!result.Passed)
         {
-            EmitError(new BackupVerificationFailedException($"Backup {backup.Id} was written but failed verification. {result.DescribeFailures()}", backup), backup);
+            pipeline.WriteError(new BackupVerificationFailedException($"Backup {backup.Id} was written but failed verification. {result.DescribeFailures()}", backup), backup);
         }
     }
 }

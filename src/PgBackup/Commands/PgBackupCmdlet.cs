@@ -20,13 +20,13 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     public string? S3Region { get; set; }
 
     /// <summary>Options for S3 repositories; cmdlets that write add their storage settings.</summary>
-    protected virtual S3RepositoryOptions S3Options => new() { Endpoint = S3Endpoint, Region = S3Region };
+    private protected virtual S3RepositoryOptions S3Options => new() { Endpoint = S3Endpoint, Region = S3Region };
 
     /// <summary>
     /// -Repository, else $env:PGBACKUP_REPOSITORY, else ./backups. Local paths are resolved against
-    /// PowerShell's current location (not the process's), as users expect.
+    /// PowerShell's current location (not the process's), as users expect. Pipeline thread only.
     /// </summary>
-    protected IBackupRepository OpenRepository(string? location)
+    private protected IBackupRepository OpenRepository(string? location)
     {
         location = string.IsNullOrWhiteSpace(location)
             ? System.Environment.GetEnvironmentVariable(RepositoryFactory.RepositoryVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : "./backups"
@@ -34,45 +34,43 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
         return RepositoryFactory.Open(ResolveLocation(location), S3Options);
     }
 
-    /// <summary>Makes a local path absolute (PowerShell's current location); leaves URIs alone.</summary>
-    protected string ResolveLocation(string location)
+    /// <summary>Makes a local path absolute (PowerShell's current location); leaves URIs alone. Pipeline thread only.</summary>
+    private protected string ResolveLocation(string location)
     {
+        EnsurePipelineThread();
         return location.Contains("://", StringComparison.Ordinal)
             ? location
             : SessionState.Path.GetUnresolvedProviderPathFromPSPath(location);
     }
 
     /// <summary>
-    /// The repository a BackupInfo came from. Without -S3Endpoint, the endpoint it was read through is
-    /// used, so `Get-PgBackupInfo -S3Endpoint … | Restore-PgBackup` needs the endpoint only once.
+    /// The backup a cmdlet works on — a BackupInfo from the pipeline (-InputObject) or a manifest or artifact
+    /// path/URI (-Path) — with its path already resolved here, on the pipeline thread; <see cref="BackupReference.OpenAsync"/>
+    /// then reads it from the async work.
     /// </summary>
-    protected IBackupRepository OpenRepositoryOf(BackupInfo backup)
-        => RepositoryFactory.Open(backup.Repository, S3Options with { Endpoint = S3Endpoint ?? backup.RepositoryEndpoint });
-
-    /// <summary>
-    /// The backup a cmdlet works on — a BackupInfo from the pipeline (-InputObject) or a manifest or
-    /// artifact path/URI (-Path) — with the repository that holds it.
-    /// </summary>
-    protected async Task<(BackupInfo Backup, IBackupRepository Repository)> ResolveBackupAsync(BackupInfo? inputObject, string? path)
-    {
-        if (inputObject is not null)
-        {
-            return (inputObject, OpenRepositoryOf(inputObject));
-        }
-
-        return await ReadBackupAtAsync(ResolveLocation(path ?? throw new ArgumentNullException(nameof(path)))).ConfigureAwait(false);
-    }
+    private protected BackupReference Reference(BackupInfo? inputObject, string? path)
+        => inputObject is not null
+            ? new BackupReference(inputObject, null, inputObject, S3Options)
+            : new BackupReference(null, ResolveLocation(path ?? throw new ArgumentNullException(nameof(path))), path, S3Options);
 
     /// <summary>Reads the backup at an already resolved manifest or artifact location (path or URI).</summary>
-    protected async Task<(BackupInfo Backup, IBackupRepository Repository)> ReadBackupAtAsync(string resolvedLocation)
+    private protected static async Task<(BackupInfo Backup, IBackupRepository Repository)> ReadBackupAtAsync(
+        string resolvedLocation, S3RepositoryOptions s3Options, CmdletPipeline pipeline, CancellationToken cancellationToken)
     {
         var (repositoryLocation, manifestKey) = BackupAddress.Split(resolvedLocation);
-        var repository = RepositoryFactory.Open(repositoryLocation, S3Options);
-        var backup = await new BackupCatalog(repository, CreateLog()).ReadAsync(manifestKey, CancellationToken).ConfigureAwait(false);
+        var repository = RepositoryFactory.Open(repositoryLocation, s3Options);
+        var backup = await new BackupCatalog(repository, pipeline.Log).ReadAsync(manifestKey, cancellationToken).ConfigureAwait(false);
         return (backup, repository);
     }
 
-    protected static Dictionary<string, string> ToStringDictionary(Hashtable? table)
+    /// <summary>
+    /// The repository a BackupInfo came from, reached as it was then (its descriptor) wherever this cmdlet's own
+    /// parameters leave that open: `Get-PgBackupInfo -S3Endpoint … | Restore-PgBackup` needs the endpoint only once.
+    /// </summary>
+    private protected static IBackupRepository OpenRepositoryOf(BackupInfo backup, S3RepositoryOptions s3Options)
+        => RepositoryFactory.Open(backup.RepositoryDescriptor ?? new RepositoryDescriptor(backup.Repository), s3Options);
+
+    private protected static Dictionary<string, string> ToStringDictionary(Hashtable? table)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         if (table is null)
@@ -86,5 +84,17 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
         }
 
         return result;
+    }
+
+    /// <summary>A backup to work on, with everything session-bound already resolved.</summary>
+    /// <param name="Backup">The piped BackupInfo, or null for a location to read.</param>
+    /// <param name="Location">The resolved manifest or artifact location, or null for a piped backup.</param>
+    /// <param name="Target">What errors about it name: the BackupInfo or the path as the user gave it.</param>
+    private protected sealed record BackupReference(BackupInfo? Backup, string? Location, object Target, S3RepositoryOptions S3Options)
+    {
+        public async Task<(BackupInfo Backup, IBackupRepository Repository)> OpenAsync(CmdletPipeline pipeline, CancellationToken cancellationToken)
+            => Backup is not null
+                ? (Backup, OpenRepositoryOf(Backup, S3Options))
+                : await ReadBackupAtAsync(Location!, S3Options, pipeline, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -25,7 +25,7 @@ public abstract class PgConnectionCmdlet : PgBackupCmdlet
     [ValidateNotNullOrEmpty]
     public string? ConnectionString { get; set; }
 
-    protected PgConnectionSettings ResolveConnection()
+    private protected PgConnectionSettings ResolveConnection()
     {
         return ConnectionResolver.Resolve(new ConnectionOptions
         {

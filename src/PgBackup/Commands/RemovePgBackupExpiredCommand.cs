@@ -63,7 +63,7 @@ public sealed class RemovePgBackupExpiredCommand : PgBackupCmdlet
     [Parameter]
     public SwitchParameter PassThru { get; set; }
 
-    protected override Task BeginProcessingAsync()
+    private protected override void OnBegin()
     {
         // Refuse a bad policy before a single object is read or removed.
         _policy = new RetentionPolicy
@@ -76,71 +76,82 @@ public sealed class RemovePgBackupExpiredCommand : PgBackupCmdlet
         };
         _policy.Validate();
         _timeZone = Utc.IsPresent ? TimeZoneInfo.Utc : TimeZoneInfo.Local;
-        return Task.CompletedTask;
     }
 
-    protected override Task ProcessRecordAsync()
+    private protected override void OnRecord()
     {
         if (InputObject is not null)
         {
             _piped.AddRange(InputObject);
         }
-
-        return Task.CompletedTask;
     }
 
-    protected override async Task EndProcessingAsync()
+    private protected override void OnEnd()
     {
         // "Get-PgBackupInfo -Database nomatch | Remove-PgBackupExpired -KeepLast 3" binds no object, and PowerShell
         // then reports the default (Repository) set: never let an empty pipeline expire the default repository.
         if (ParameterSetName == RepositorySet && !MyInvocation.ExpectingInput)
         {
-            await RunAsync(new RetentionRequest
+            var request = new RetentionRequest
             {
                 Repository = OpenRepository(Repository),
                 Policy = _policy!,
                 TimeZone = _timeZone!,
                 DatabasePatterns = Database ?? [],
                 IncludeIncomplete = IncludeIncomplete.IsPresent,
-            }).ConfigureAwait(false);
+            };
+            RunAsync((pipeline, cancellationToken) => RunAsync(request, pipeline, cancellationToken));
             return;
         }
 
         if (_piped.Count == 0)
         {
-            EmitInformation("No backups were piped in: removed 0 expired backup(s), freeing 0 bytes.", "PgBackup", "Retention");
+            RunAsync((pipeline, _) =>
+            {
+                pipeline.WriteInformation("No backups were piped in: removed 0 expired backup(s), freeing 0 bytes.", "PgBackup", "Retention");
+                return Task.CompletedTask;
+            });
             return;
         }
 
         // Per repository, all piped backups together: "keep the last 3" needs to see them all.
-        foreach (var group in _piped.GroupBy(backup => backup.Repository, StringComparer.Ordinal))
+        var groups = _piped.GroupBy(backup => backup.Repository, StringComparer.Ordinal).Select(group => group.ToList()).ToList();
+        var s3Options = S3Options;
+        RunAsync(async (pipeline, cancellationToken) =>
         {
-            await RunAsync(new RetentionRequest
+            foreach (var group in groups)
             {
-                Repository = OpenRepositoryOf(group.First()),
-                Policy = _policy!,
-                TimeZone = _timeZone!,
-                Backups = group.ToList(),
-            }).ConfigureAwait(false);
-        }
+                var request = new RetentionRequest
+                {
+                    Repository = OpenRepositoryOf(group[0], s3Options),
+                    Policy = _policy!,
+                    TimeZone = _timeZone!,
+                    Backups = group,
+                };
+                await RunAsync(request, pipeline, cancellationToken).ConfigureAwait(false);
+            }
+        });
     }
 
-    private async Task RunAsync(RetentionRequest request)
+    private async Task RunAsync(RetentionRequest request, CmdletPipeline pipeline, CancellationToken cancellationToken)
     {
-        var result = await new RetentionService(CreateLog()).RunAsync(request, AskShouldProcess, CancellationToken).ConfigureAwait(false);
+        var result = await new RetentionService(pipeline.Log).RunAsync(
+            request,
+            (target, action, token) => pipeline.ShouldProcessAsync(target, action, token),
+            cancellationToken).ConfigureAwait(false);
         foreach (var failure in result.Failures)
         {
-            EmitError(failure);
+            pipeline.WriteError(failure);
         }
 
         if (PassThru.IsPresent)
         {
             foreach (var removed in result.Removed)
             {
-                Emit(removed);
+                pipeline.WriteObject(removed);
             }
         }
 
-        EmitInformation(result.Describe(), "PgBackup", "Retention");
+        pipeline.WriteInformation(result.Describe(), "PgBackup", "Retention");
     }
 }

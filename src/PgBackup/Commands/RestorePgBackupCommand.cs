@@ -1,6 +1,5 @@
 using System.Management.Automation;
 using PgBackup.Connection;
-using PgBackup.Diagnostics;
 using PgBackup.Errors;
 using PgBackup.Restore;
 
@@ -53,90 +52,74 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
     public SwitchParameter DropPrevious { get; set; }
 
     private PgConnectionSettings? _connection;
-    private RestoreService? _service;
-    private bool _whatIf;
-    private ConfirmImpact _confirmPreference;
+    private bool _canPrompt;
 
-    protected override Task BeginProcessingAsync()
+    private protected override void OnBegin()
     {
-        // Read on the pipeline thread (this part runs before any await): SessionState is not thread-safe.
-        _whatIf = IsSwitchOn("WhatIf", "WhatIfPreference");
-        _confirmPreference = ConfirmPreference();
         _connection = ResolveConnection();
-        _service = new RestoreService(log: CreateLog(), progress: CreateProgress());
-        return Task.CompletedTask;
+        _canPrompt = SessionInteractivity.CanPrompt(Host);
     }
 
-    protected override async Task ProcessRecordAsync()
+    private protected override void OnRecord()
     {
-        object target = (object?)InputObject ?? Path!;
-        try
+        var reference = Reference(InputObject, Path);
+        RunAsync(async (pipeline, cancellationToken) =>
         {
-            var (backup, repository) = await ResolveBackupAsync(InputObject, Path).ConfigureAwait(false);
-            var request = new RestoreRequest
+            var target = reference.Target;
+            try
             {
-                Backup = backup,
-                Repository = repository,
-                Connection = _connection!,
-                TargetDatabase = TargetDatabase,
-                Jobs = Jobs,
-                NoOwner = NoOwner.IsPresent,
-                DropPrevious = DropPrevious.IsPresent,
-            };
-            target = request.EffectiveTargetDatabase;
-            var plan = await _service!.PlanAsync(request, CancellationToken).ConfigureAwait(false);
-            if (!Confirm(plan, backup))
-            {
-                return;
-            }
+                var (backup, repository) = await reference.OpenAsync(pipeline, cancellationToken).ConfigureAwait(false);
+                var request = new RestoreRequest
+                {
+                    Backup = backup,
+                    Repository = repository,
+                    Connection = _connection!,
+                    TargetDatabase = TargetDatabase,
+                    Jobs = Jobs,
+                    NoOwner = NoOwner.IsPresent,
+                    DropPrevious = DropPrevious.IsPresent,
+                };
+                target = request.EffectiveTargetDatabase;
+                var service = new RestoreService(log: pipeline.Log, progress: pipeline.Progress());
+                var plan = await service.PlanAsync(request, cancellationToken).ConfigureAwait(false);
+                if (!await pipeline.OnPipelineThreadAsync(() => Confirm(plan, backup), cancellationToken).ConfigureAwait(false))
+                {
+                    return;
+                }
 
-            Emit(await _service.RunAsync(request, plan, CancellationToken).ConfigureAwait(false));
-        }
-        catch (PgBackupException ex) when (ex is not ReplaceNotConfirmedException)
-        {
-            EmitError(ex, target);
-        }
+                pipeline.WriteObject(await service.RunAsync(request, plan, cancellationToken).ConfigureAwait(false));
+            }
+            catch (PgBackupException ex) when (ex is not ReplaceNotConfirmedException)
+            {
+                pipeline.WriteError(ex, target);
+            }
+        });
     }
 
     /// <summary>
-    /// ShouldProcess for both cases, and for a replace one confirmation more unless -Force — but
-    /// never a prompt that nobody can answer: a non-interactive host gets ReplaceNotConfirmed.
-    /// Creating a new database is not destructive, so it prompts only when asked (-Confirm, or a
-    /// $ConfirmPreference of Medium or lower), not merely because this cmdlet's impact is High.
+    /// On the pipeline thread. A replace is confirmed the PowerShell way: ShouldProcess (-WhatIf, -Confirm, and this
+    /// cmdlet's High impact against $ConfirmPreference), then — destructive — ShouldContinue unless -Force. Two
+    /// cases never prompt unless -Confirm asks: creating a database (it destroys nothing) and a -Force replace (the
+    /// unattended mode scheduled tasks use); -WhatIf still only describes them. A replace that needs an answer in
+    /// a session where nobody can give one fails with ReplaceNotConfirmed instead of waiting on (or failing in) a prompt.
     /// </summary>
     private bool Confirm(RestorePlan plan, BackupInfo backup)
     {
         var description = plan.Describe(backup);
-        var whatIf = _whatIf;
-        var confirmBound = MyInvocation.BoundParameters.TryGetValue("Confirm", out var confirmValue);
-        var confirmExplicit = confirmBound && confirmValue is SwitchParameter { IsPresent: true };
-        var confirmPreference = _confirmPreference;
-
-        if (!plan.TargetExists)
+        var caption = plan.TargetExists ? $"Replace database \"{plan.TargetDatabase}\" on {plan.Server}" : $"Create database \"{plan.TargetDatabase}\" on {plan.Server}";
+        var confirmGiven = MyInvocation.BoundParameters.ContainsKey("Confirm");
+        if (!plan.TargetExists || (Force && !confirmGiven))
         {
-            // Skipped only when ShouldProcess would prompt just because of this cmdlet's High impact.
-            if (whatIf || confirmBound || confirmPreference != ConfirmImpact.High)
+            if (confirmGiven || IsWhatIf())
             {
-                return AskShouldProcess(description, description + " Continue?", "Restore-PgBackup");
+                return ShouldProcess(description, description + " Continue?", caption);
             }
 
-            EmitVerbose(description);
+            WriteVerbose(description);
             return true;
         }
 
-        var caption = $"Replace database \"{plan.TargetDatabase}\" on {plan.Server}";
-        if (whatIf)
-        {
-            return AskShouldProcess(description, description + " Continue?", caption);
-        }
-
-        if (Force && !confirmExplicit)
-        {
-            EmitVerbose(description);
-            return true;
-        }
-
-        if (!Force && !Interactivity.IsInteractiveProcess())
+        if (!Force && !_canPrompt && !IsWhatIf())
         {
             throw new ReplaceNotConfirmedException(
                 $"The database \"{plan.TargetDatabase}\" exists on {plan.Server}; replacing it with backup {backup.Id} needs confirmation, " +
@@ -145,26 +128,16 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
                 plan.TargetDatabase);
         }
 
-        if (!AskShouldProcess(description, description + " Continue?", caption))
-        {
-            return false;
-        }
-
-        // ShouldProcess has prompted already unless $ConfirmPreference is None or -Confirm:$false was given.
-        var shouldProcessPrompted = confirmExplicit || (!confirmBound && confirmPreference != ConfirmImpact.None);
-        return Force || shouldProcessPrompted || AskShouldContinue(description, caption);
+        return ShouldProcess(description, description + " Continue?", caption)
+            && (Force || ShouldContinue(
+                $"\"{plan.TargetDatabase}\" will be replaced by the restored copy; the current database " +
+                (plan.DropPrevious ? "will be dropped." : $"stays as \"{plan.PreviousDatabase}\"."),
+                caption));
     }
 
-    private bool IsSwitchOn(string parameter, string preferenceVariable)
-    {
-        if (MyInvocation.BoundParameters.TryGetValue(parameter, out var value))
-        {
-            return value is SwitchParameter { IsPresent: true };
-        }
-
-        return LanguagePrimitives.IsTrue(SessionState.PSVariable.GetValue(preferenceVariable));
-    }
-
-    private ConfirmImpact ConfirmPreference()
-        => LanguagePrimitives.TryConvertTo<ConfirmImpact>(SessionState.PSVariable.GetValue("ConfirmPreference"), out var value) ? value : ConfirmImpact.High;
+    /// <summary>-WhatIf, or $WhatIfPreference when it is not given.</summary>
+    private bool IsWhatIf()
+        => MyInvocation.BoundParameters.TryGetValue("WhatIf", out var value)
+            ? value is SwitchParameter { IsPresent: true }
+            : LanguagePrimitives.IsTrue(SessionState.PSVariable.GetValue("WhatIfPreference"));
 }

@@ -31,47 +31,42 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
     public string[]? Path { get; set; }
 
     [Parameter]
-    public TestLevel Level { get => (TestLevel)_level; set => _level = (int)value; }
-
-    // Stored as the enum's int, not the enum: PowerShell loads this class before PgBackup.Core is resolvable
-    // (Loading/ModuleAssemblyLoader), and a field typed with a Core enum would need Core right then.
-    private int _level = (int)TestLevel.Structure;
+    public TestLevel Level { get; set; } = TestLevel.Structure;
 
     /// <summary>Restore level: leave the temporary database on the server (its name is in the result).</summary>
     [Parameter]
     public SwitchParameter KeepDatabase { get; set; }
 
-    private BackupVerifier? _verifier;
     private Connection.PgConnectionSettings? _connection;
 
-    protected override Task BeginProcessingAsync()
+    private protected override void OnBegin()
     {
-        _verifier = new BackupVerifier(log: CreateLog(), progress: CreateProgress());
         // Only the Restore level talks to a server; an unusable connection is an invalid invocation (terminating).
         _connection = Level == TestLevel.Restore ? ResolveConnection() : null;
-        return Task.CompletedTask;
     }
 
-    protected override async Task ProcessRecordAsync()
+    private protected override void OnRecord()
     {
-        if (ParameterSetName == InputObjectSet)
+        // Every path resolved here, on the pipeline thread, before the first backup is read.
+        List<BackupReference> references = ParameterSetName == InputObjectSet
+            ? [Reference(InputObject, null)]
+            : Path!.Select(path => Reference(null, path)).ToList();
+        RunAsync(async (pipeline, cancellationToken) =>
         {
-            await TestOneAsync(InputObject, null).ConfigureAwait(false);
-            return;
-        }
-
-        foreach (var path in Path!)
-        {
-            await TestOneAsync(null, path).ConfigureAwait(false);
-        }
+            var verifier = new BackupVerifier(log: pipeline.Log, progress: pipeline.Progress());
+            foreach (var reference in references)
+            {
+                await TestOneAsync(verifier, reference, pipeline, cancellationToken).ConfigureAwait(false);
+            }
+        });
     }
 
-    private async Task TestOneAsync(BackupInfo? inputObject, string? path)
+    private async Task TestOneAsync(BackupVerifier verifier, BackupReference reference, CmdletPipeline pipeline, CancellationToken cancellationToken)
     {
         try
         {
-            var (backup, repository) = await ResolveBackupAsync(inputObject, path).ConfigureAwait(false);
-            var result = await _verifier!.VerifyAsync(
+            var (backup, repository) = await reference.OpenAsync(pipeline, cancellationToken).ConfigureAwait(false);
+            var result = await verifier.VerifyAsync(
                 new VerificationRequest
                 {
                     Backup = backup,
@@ -80,16 +75,16 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
                     Connection = _connection,
                     KeepDatabase = KeepDatabase.IsPresent,
                 },
-                CancellationToken).ConfigureAwait(false);
-            Emit(result);
+                cancellationToken).ConfigureAwait(false);
+            pipeline.WriteObject(result);
             if (!result.Passed)
             {
-                    EmitError(new BackupTestFailedException($"Backup {backup.Id} failed the {Level} test. {result.DescribeFailures()}", backup), backup);
+                pipeline.WriteError(new BackupTestFailedException($"Backup {backup.Id} failed the {Level} test. {result.DescribeFailures()}", backup), backup);
             }
         }
         catch (PgBackupException ex)
         {
-            EmitError(ex, (object?)inputObject ?? path);
+            pipeline.WriteError(ex, reference.Target);
         }
     }
 }

@@ -7,6 +7,8 @@ namespace PgBackup.Loading;
 /// The private load context for PgBackup.Core and everything it depends on (Npgsql, AWSSDK, ZstdSharp, …),
 /// all staged in the dependencies/ folder next to PgBackup.dll. Other modules in the same session may
 /// have loaded other versions of those assemblies into the default context; here ours never meet theirs.
+/// The one exception is PgBackup.Types: Core's output types must be the very types the cmdlets, the format
+/// views and scripts see, so that assembly always comes from the default context.
 /// </summary>
 internal sealed class DependencyLoadContext : AssemblyLoadContext
 {
@@ -30,13 +32,21 @@ internal sealed class DependencyLoadContext : AssemblyLoadContext
     public bool Holds(AssemblyName assemblyName) => File.Exists(PathOf(assemblyName));
 
     /// <summary>
-    /// An assembly staged in dependencies/ loads from there; anything else (the framework) returns null,
-    /// which falls back to the default context.
+    /// PgBackup.Types is the default context's; an assembly staged in dependencies/ loads from there; anything
+    /// else (the framework) returns null, which falls back to the default context.
     /// </summary>
     protected override Assembly? Load(AssemblyName assemblyName)
     {
+        if (string.Equals(assemblyName.Name, SharedTypes.GetName().Name, StringComparison.Ordinal))
+        {
+            return SharedTypes;
+        }
+
         return Holds(assemblyName) ? LoadFromAssemblyPath(PathOf(assemblyName)) : null;
     }
+
+    /// <summary>PgBackup.Types as the cmdlets bound it: in the default context.</summary>
+    private static Assembly SharedTypes => typeof(BackupInfo).Assembly;
 
     private string PathOf(AssemblyName assemblyName) => Path.Combine(_folder, assemblyName.Name + ".dll");
 }

@@ -6,7 +6,6 @@ using PgBackup.Connection;
 using PgBackup.Errors;
 using PgBackup.PgTools;
 using PgBackup.Storage;
-using PgBackup.TestSupport;
 
 namespace PgBackup.Tests.Integration;
 
@@ -230,9 +229,9 @@ public class BackupServiceTests(PostgresFixture pg, ScramPostgresFixture scram) 
         var backup = await new BackupService().RunAsync(Request(database, pg.Connection()) with { Format = format, Compression = compression }, CancellationToken.None);
 
         Assert.EndsWith(extension, backup.Location, StringComparison.Ordinal);
-        Assert.Equal("stream", backup.CompressionStage);
+        Assert.Equal(CompressionStage.Stream, backup.CompressionStage);
         Assert.Equal(Sha256Of(backup.Location!), backup.Sha256);
-        await using var dump = await Restore.BackupArtifactReader.OpenDumpAsync(Repository, backup, CancellationToken.None);
+        await using var dump = await Artifacts.BackupArtifactReader.OpenDumpAsync(Repository, backup, CancellationToken.None);
         var head = new byte[512];
         await dump.ReadExactlyAsync(head);
         var text = Encoding.ASCII.GetString(head);

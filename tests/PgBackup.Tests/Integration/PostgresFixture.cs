@@ -1,5 +1,4 @@
 using PgBackup.Connection;
-using PgBackup.TestSupport;
 
 namespace PgBackup.Tests.Integration;
 
@@ -14,7 +13,7 @@ public sealed class PostgresFixture : IAsyncLifetime
     public PostgresCluster Cluster => _cluster ?? throw new InvalidOperationException("The cluster is not started.");
 
     /// <summary>Connection settings for the superuser over TCP.</summary>
-    public PgConnectionSettings Connection(string? database = null) => new()
+    internal PgConnectionSettings Connection(string? database = null) => new()
     {
         Host = Cluster.Host,
         Port = Cluster.Port,
@@ -46,7 +45,7 @@ public sealed class ScramPostgresFixture : IAsyncLifetime
 
     public PostgresCluster Cluster => _cluster ?? throw new InvalidOperationException("The cluster is not started.");
 
-    public PgConnectionSettings Connection(string? database = null, string? password = Password) => new()
+    internal PgConnectionSettings Connection(string? database = null, string? password = Password) => new()
     {
         Host = Cluster.Host,
         Port = Cluster.Port,
@@ -70,26 +69,4 @@ public sealed class ScramPostgresFixture : IAsyncLifetime
 public sealed class PostgresCollection : ICollectionFixture<PostgresFixture>, ICollectionFixture<ScramPostgresFixture>
 {
     public const string Name = "postgres";
-}
-
-/// <summary>A temporary local repository folder, removed afterwards.</summary>
-public sealed class TempFolder : IDisposable
-{
-    public TempFolder(string prefix = "pgbackup-repo")
-    {
-        Path = TestEnvironment.CreateTempDirectory(prefix);
-    }
-
-    public string Path { get; }
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
 }

@@ -16,7 +16,8 @@ public sealed class RestoreSwapTests(PostgresFixture fixture)
         var databasesBefore = await DatabasesAsync(fixture.Cluster);
         var missingStaging = target + RestoreNaming.StagingMarker + "00000000";
 
-        var error = await Assert.ThrowsAsync<PostgresException>(() => DatabaseSwap.SwapAsync(fixture.Connection(), target, missingStaging, target + "_pre_restore_x", CancellationToken.None));
+        await using var server = new Server.PgServer(fixture.Connection());
+        var error = await Assert.ThrowsAsync<PostgresException>(() => DatabaseSwap.SwapAsync(server, target, missingStaging, target + "_pre_restore_x", CancellationToken.None));
 
         Assert.Equal(PostgresErrorCodes.InvalidCatalogName, error.SqlState);
         Assert.Equal(databasesBefore, await DatabasesAsync(fixture.Cluster));
@@ -34,7 +35,8 @@ public sealed class RestoreSwapTests(PostgresFixture fixture)
         await using var session = new NpgsqlConnection(Server.PgServerConnection.BuildConnectionString(fixture.Connection(), target));
         await session.OpenAsync();
 
-        await DatabaseSwap.SwapAsync(fixture.Connection(), target, staging, target + "_previous", CancellationToken.None);
+        await using var server = new Server.PgServer(fixture.Connection());
+        await DatabaseSwap.SwapAsync(server, target, staging, target + "_previous", CancellationToken.None);
 
         Assert.Equal("42", (await fixture.Cluster.PsqlAsync(target, "SELECT x FROM restored;")).Trim());
         Assert.Equal("the data before the restore", (await fixture.Cluster.PsqlAsync(target + "_previous", "SELECT note FROM marker;")).Trim());

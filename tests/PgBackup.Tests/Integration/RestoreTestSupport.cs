@@ -5,7 +5,6 @@ using PgBackup.Backup;
 using PgBackup.Catalog;
 using PgBackup.Diagnostics;
 using PgBackup.Storage;
-using PgBackup.TestSupport;
 
 namespace PgBackup.Tests.Integration;
 

@@ -16,10 +16,10 @@ public abstract class RetentionServiceContract
     public static IEnumerable<object[]> SixtyDayCases => SixtyDayScenario.Cases();
 
     /// <summary>A new, empty repository that exists (the test may write into it).</summary>
-    protected abstract Task<IBackupRepository> CreateRepositoryAsync();
+    private protected abstract Task<IBackupRepository> CreateRepositoryAsync();
 
     /// <summary>A repository location that does not exist, for the not-found case.</summary>
-    protected abstract IBackupRepository MissingRepository();
+    private protected abstract IBackupRepository MissingRepository();
 
     [Theory]
     [MemberData(nameof(SixtyDayCases))]
@@ -70,10 +70,10 @@ public abstract class RetentionServiceContract
 
         var result = await new RetentionService(clock: new FixedClock(SixtyDayScenario.Now)).RunAsync(
             new RetentionRequest { Repository = repository, Policy = new RetentionPolicy { KeepLast = 3 }, TimeZone = TimeZoneInfo.Utc },
-            (target, action) =>
+            (target, action, _) =>
             {
                 asked.Add((target, action));
-                return false;
+                return Task.FromResult(false);
             },
             CancellationToken.None);
 
@@ -109,7 +109,7 @@ public abstract class RetentionServiceContract
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => new RetentionService(clock: new FixedClock(SixtyDayScenario.Now)).RunAsync(
             new RetentionRequest { Repository = repository, Policy = new RetentionPolicy { KeepLast = 1 }, TimeZone = TimeZoneInfo.Utc },
-            (_, _) =>
+            (_, _, _) =>
             {
                 // Ctrl+C while the second removal is being confirmed.
                 if (++asked == 2)
@@ -117,7 +117,7 @@ public abstract class RetentionServiceContract
                     cancellation.Cancel();
                 }
 
-                return true;
+                return Task.FromResult(true);
             },
             cancellation.Token));
 
@@ -135,7 +135,7 @@ public abstract class RetentionServiceContract
 
         var result = await new RetentionService(clock: new FixedClock(SixtyDayScenario.Now)).RunAsync(
             new RetentionRequest { Repository = repository, Policy = new RetentionPolicy { KeepLast = 0 }, TimeZone = TimeZoneInfo.Utc, Backups = shop },
-            (_, _) => true,
+            (_, _, _) => Task.FromResult(true),
             CancellationToken.None);
 
         // January's newest (Jan 31) is the newest Succeeded among what was piped in, so it stays too.
@@ -157,7 +157,7 @@ public abstract class RetentionServiceContract
 
         var result = await new RetentionService(log, new FixedClock(SixtyDayScenario.Now)).RunAsync(
             new RetentionRequest { Repository = repository, Policy = new RetentionPolicy { KeepLast = 1 }, Backups = [old, newest] },
-            (_, _) => true,
+            (_, _, _) => Task.FromResult(true),
             CancellationToken.None);
 
         Assert.Empty(result.Removed);
@@ -177,7 +177,7 @@ public abstract class RetentionServiceContract
         const string NotOurs = "2026/03/02/readme.txt";
         foreach (var key in new[] { Partial, NoManifest, NotOurs })
         {
-            await repository.WriteSmallObjectAsync(key, new byte[100], CancellationToken.None);
+            await repository.WriteSmallObjectAsync(key, new byte[100], metadata: null, CancellationToken.None);
         }
 
         var everything = await ListObjectKeysAsync(repository);
@@ -204,7 +204,7 @@ public abstract class RetentionServiceContract
 
         var result = await new RetentionService(clock: new FixedClock(SixtyDayScenario.Now)).RunAsync(
             new RetentionRequest { Repository = repository, Policy = new RetentionPolicy { KeepLast = 1 }, DatabasePatterns = ["c?M"] },
-            (_, _) => true,
+            (_, _, _) => Task.FromResult(true),
             CancellationToken.None);
 
         Assert.Equal(["crm 01-01 S", "crm 01-02 S"], result.Removed.Select(SixtyDayScenario.ShortLabel));
@@ -248,7 +248,7 @@ public abstract class RetentionServiceContract
     private static Task<RetentionResult> RunAsync(IBackupRepository repository, RetentionPolicy policy, DateTime now, bool includeIncomplete = false)
         => new RetentionService(clock: new FixedClock(now)).RunAsync(
             new RetentionRequest { Repository = repository, Policy = policy, TimeZone = TimeZoneInfo.Utc, IncludeIncomplete = includeIncomplete },
-            (_, _) => true,
+            (_, _, _) => Task.FromResult(true),
             CancellationToken.None);
 
     private static Task<IReadOnlyList<BackupInfo>> ListAsync(IBackupRepository repository)
@@ -295,7 +295,7 @@ public abstract class RetentionServiceContract
 
         public string Location => inner.Location;
 
-        public string? Endpoint => inner.Endpoint;
+        public RepositoryDescriptor Descriptor => inner.Descriptor;
 
         public string GetObjectLocation(string key) => inner.GetObjectLocation(key);
 
@@ -306,7 +306,8 @@ public abstract class RetentionServiceContract
         public Task<IArtifactUpload> BeginArtifactAsync(string key, ArtifactMetadata metadata, long? expectedSizeBytes, CancellationToken cancellationToken)
             => inner.BeginArtifactAsync(key, metadata, expectedSizeBytes, cancellationToken);
 
-        public Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) => inner.WriteSmallObjectAsync(key, content, cancellationToken);
+        public Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, ArtifactMetadata? metadata, CancellationToken cancellationToken)
+            => inner.WriteSmallObjectAsync(key, content, metadata, cancellationToken);
 
         public Task<byte[]> ReadSmallObjectAsync(string key, CancellationToken cancellationToken) => inner.ReadSmallObjectAsync(key, cancellationToken);
 
@@ -329,14 +330,14 @@ public sealed class LocalRetentionServiceTests : RetentionServiceContract, IDisp
 {
     private readonly List<TempFolder> _folders = [];
 
-    protected override Task<IBackupRepository> CreateRepositoryAsync()
+    private protected override Task<IBackupRepository> CreateRepositoryAsync()
     {
         var folder = new TempFolder("pgbackup-retention");
         _folders.Add(folder);
         return Task.FromResult<IBackupRepository>(new LocalRepository(folder.Path));
     }
 
-    protected override IBackupRepository MissingRepository() => new LocalRepository(Path.Combine(Path.GetTempPath(), "pgbackup-missing-" + Guid.NewGuid().ToString("N")));
+    private protected override IBackupRepository MissingRepository() => new LocalRepository(Path.Combine(Path.GetTempPath(), "pgbackup-missing-" + Guid.NewGuid().ToString("N")));
 
     public void Dispose()
     {

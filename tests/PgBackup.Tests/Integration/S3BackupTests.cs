@@ -3,7 +3,6 @@ using PgBackup.Backup;
 using PgBackup.Catalog;
 using PgBackup.Errors;
 using PgBackup.Storage.S3;
-using PgBackup.TestSupport;
 
 namespace PgBackup.Tests.Integration;
 

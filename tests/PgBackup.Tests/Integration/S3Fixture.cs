@@ -6,7 +6,6 @@ using Amazon.S3.Model;
 using PgBackup.Backup;
 using PgBackup.Storage;
 using PgBackup.Storage.S3;
-using PgBackup.TestSupport;
 
 namespace PgBackup.Tests.Integration;
 
@@ -29,7 +28,7 @@ public sealed class S3Fixture : IAsyncLifetime
     public static string UniquePrefix(string name) => $"{name}-{Guid.NewGuid():N}"[..(name.Length + 9)];
 
     /// <summary>An S3 repository at s3://bucket/prefix reached through <paramref name="endpoint"/> (a proxy, or s3rver itself).</summary>
-    public S3Repository Repository(string prefix, string? endpoint = null, S3RepositoryOptions? options = null, string? bucket = null)
+    internal S3Repository Repository(string prefix, string? endpoint = null, S3RepositoryOptions? options = null, string? bucket = null)
     {
         options = (options ?? new S3RepositoryOptions()) with { Endpoint = endpoint ?? Server.Endpoint, Credentials = options?.Credentials ?? Credentials };
         return (S3Repository)RepositoryFactory.Open($"s3://{bucket ?? Bucket}/{prefix}", options);
@@ -39,7 +38,7 @@ public sealed class S3Fixture : IAsyncLifetime
     public IAmazonS3 DirectClient() => S3ClientFactory.Create(new S3RepositoryOptions { Endpoint = Server.Endpoint, Credentials = Credentials }, "test");
 
     /// <summary>Downloads an object through the repository's read path; returns (sha256, size) and optionally keeps a copy.</summary>
-    public static async Task<(string Sha256, long Size)> DownloadAsync(IBackupRepository repository, string key, string? saveTo = null)
+    internal static async Task<(string Sha256, long Size)> DownloadAsync(IBackupRepository repository, string key, string? saveTo = null)
     {
         await using var stream = await repository.OpenReadAsync(key, CancellationToken.None);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -61,13 +60,7 @@ public sealed class S3Fixture : IAsyncLifetime
     }
 
     /// <summary>SHA-256 of the file s3rver keeps for an object: what is really stored, not what any client says.</summary>
-    public string StoredFileSha256(string objectKey)
-    {
-        var path = Path.Combine(Server.DataDirectory, Bucket, objectKey.Replace('/', Path.DirectorySeparatorChar) + "._S3rver_object");
-        Assert.True(File.Exists(path), $"s3rver holds no file for {objectKey} ({path}).");
-        using var file = File.OpenRead(path);
-        return Convert.ToHexString(SHA256.HashData(file)).ToLowerInvariant();
-    }
+    public string StoredFileSha256(string objectKey) => Server.StoredObjectSha256(objectKey);
 
     /// <summary>Every object key in the bucket under <paramref name="prefix"/>, read straight from s3rver.</summary>
     public async Task<List<string>> ListKeysAsync(string prefix)

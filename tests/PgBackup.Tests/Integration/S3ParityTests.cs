@@ -5,7 +5,6 @@ using PgBackup.Catalog;
 using PgBackup.Errors;
 using PgBackup.Restore;
 using PgBackup.Storage.S3;
-using PgBackup.TestSupport;
 using PgBackup.Verification;
 using static PgBackup.Tests.Integration.RestoreTestSupport;
 

@@ -3,7 +3,6 @@ using PgBackup.Backup;
 using PgBackup.Catalog;
 using PgBackup.Errors;
 using PgBackup.Storage.S3;
-using PgBackup.TestSupport;
 
 namespace PgBackup.Tests.Integration;
 
@@ -41,10 +40,10 @@ public sealed class S3RepositoryTests(PostgresFixture postgres, S3Fixture s3) : 
                 };
                 if (i % 250 == 0)
                 {
-                    await writer.WriteSmallObjectAsync(artifactKey, "abc"u8.ToArray(), ct);
+                    await writer.WriteSmallObjectAsync(artifactKey, "abc"u8.ToArray(), metadata: null, ct);
                 }
 
-                await writer.WriteSmallObjectAsync(BackupNaming.ManifestKeyFor(artifactKey), ManifestSerializer.Serialize(manifest), ct);
+                await writer.WriteSmallObjectAsync(BackupNaming.ManifestKeyFor(artifactKey), ManifestSerializer.Serialize(manifest), metadata: null, ct);
             });
         }
 
@@ -112,7 +111,7 @@ public sealed class S3RepositoryTests(PostgresFixture postgres, S3Fixture s3) : 
         var prefix = S3Fixture.UniquePrefix("objects");
         using var repository = s3.Repository(prefix);
         var content = "{\"hello\":\"s3\"}"u8.ToArray();
-        await repository.WriteSmallObjectAsync("2024/05/06/thing.json", content, CancellationToken.None);
+        await repository.WriteSmallObjectAsync("2024/05/06/thing.json", content, metadata: null, CancellationToken.None);
 
         Assert.True(await repository.ExistsAsync("2024/05/06/thing.json", CancellationToken.None));
         Assert.False(await repository.ExistsAsync("2024/05/06/other.json", CancellationToken.None));
@@ -146,7 +145,7 @@ public sealed class S3RepositoryTests(PostgresFixture postgres, S3Fixture s3) : 
             await upload.CommitAsync("unused", content.Length, CancellationToken.None);
         }
 
-        await repository.WriteSmallObjectAsync("2024/07/08/note.json", "{}"u8.ToArray(), CancellationToken.None);
+        await repository.WriteSmallObjectAsync("2024/07/08/note.json", "{}"u8.ToArray(), metadata: null, CancellationToken.None);
 
         var create = Assert.Single(proxy.RequestsOf(S3Operation.CreateMultipartUpload));
         var put = Assert.Single(proxy.RequestsOf(S3Operation.PutObject));
@@ -167,7 +166,7 @@ public sealed class S3RepositoryTests(PostgresFixture postgres, S3Fixture s3) : 
         using var repository = s3.Repository(prefix, proxy.Endpoint);
         var content = new byte[3 * 1024 * 1024];
         Random.Shared.NextBytes(content);
-        await repository.WriteSmallObjectAsync("2024/09/10/big.bin", content, CancellationToken.None);
+        await repository.WriteSmallObjectAsync("2024/09/10/big.bin", content, metadata: null, CancellationToken.None);
         proxy.InjectFault(S3Operation.GetObject, S3Fault.TruncateResponseBody, times: 2);
 
         var (sha256, size) = await S3Fixture.DownloadAsync(repository, "2024/09/10/big.bin");

@@ -51,7 +51,7 @@ internal static class SyntheticBackups
             Error = status == BackupStatus.Failed ? "synthetic failure" : null,
         };
         var manifestKey = BackupNaming.ManifestKeyFor(artifactKey);
-        await repository.WriteSmallObjectAsync(manifestKey, ManifestSerializer.Serialize(manifest), CancellationToken.None);
+        await repository.WriteSmallObjectAsync(manifestKey, ManifestSerializer.Serialize(manifest), metadata: null, CancellationToken.None);
         return new BackupCatalog(repository).ToBackupInfo(manifest, manifestKey);
     }
 }

@@ -54,12 +54,15 @@ internal static class VerificationSteps
             manifest = editManifest(manifest);
         }
 
-        await repository.WriteSmallObjectAsync(backup.ManifestKey, ManifestSerializer.Serialize(manifest), CancellationToken.None);
+        await repository.WriteSmallObjectAsync(backup.ManifestKey, ManifestSerializer.Serialize(manifest), metadata: null, CancellationToken.None);
         return await new BackupCatalog(repository).ReadAsync(backup.ManifestKey, CancellationToken.None);
     }
 
     public static async Task<IReadOnlyList<string>> LeftoverVerifyDatabasesAsync(PostgresFixture postgres)
-        => await new DatabaseAdmin(postgres.Connection()).ListDatabasesAsync(TemporaryDatabaseName.LikePattern, CancellationToken.None);
+    {
+        await using var server = new PgServer(postgres.Connection());
+        return await new DatabaseAdmin(server).ListDatabasesAsync(TemporaryDatabaseName.LikePattern, CancellationToken.None);
+    }
 
     public static TestCheck Check(TestResult result, string name)
         => Assert.Single(result.Checks, c => c.Name == name);

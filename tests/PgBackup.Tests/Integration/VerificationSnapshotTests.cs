@@ -24,7 +24,8 @@ public sealed class VerificationSnapshotTests(PostgresFixture postgres) : IDispo
 
         // Hold the gate table exclusively: the backup exports its snapshot, then blocks when it
         // counts (or pg_dump locks) the gate — a point we can observe and act at.
-        await using var gate = await PgServerConnection.OpenAsync(postgres.Connection(), database, CancellationToken.None);
+        await using var server = new PgServer(postgres.Connection());
+        await using var gate = await server.OpenAsync(database, CancellationToken.None);
         await using var gateTransaction = await gate.BeginTransactionAsync();
         await using (var lockGate = new NpgsqlCommand("LOCK TABLE gate IN ACCESS EXCLUSIVE MODE", gate, gateTransaction))
         {

@@ -42,7 +42,7 @@ public sealed class VerificationTests(PostgresFixture postgres) : IAsyncLifetime
 
         var restore = await VerificationSteps.TestAsync(postgres, backup, TestLevel.Restore);
         Assert.Equal(
-            ["Size", "SHA-256", .. backup.CompressionStage == "stream" ? new[] { "Decompression" } : [], "Format header", "Table of contents", "Tables match manifest", "Restore", "Tables restored", "Row counts"],
+            ["Size", "SHA-256", .. backup.CompressionStage == CompressionStage.Stream ? new[] { "Decompression" } : [], "Format header", "Table of contents", "Tables match manifest", "Restore", "Tables restored", "Row counts"],
             restore.Checks.Select(c => c.Name));
         Assert.Contains("14 tables", VerificationSteps.Check(restore, "Row counts").Detail);
         Assert.StartsWith("pgbackup_verify_verify_", restore.TemporaryDatabase);
@@ -240,7 +240,8 @@ public sealed class VerificationTests(PostgresFixture postgres) : IAsyncLifetime
         }
         finally
         {
-            await new Server.DatabaseAdmin(postgres.Connection()).DropIfExistsAsync(result.TemporaryDatabase!, CancellationToken.None);
+            await using var server = new Server.PgServer(postgres.Connection());
+            await new Server.DatabaseAdmin(server).DropIfExistsAsync(result.TemporaryDatabase!, CancellationToken.None);
         }
     }
 }

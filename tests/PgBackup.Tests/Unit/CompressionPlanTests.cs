@@ -19,6 +19,6 @@ public class CompressionPlanTests
 
         Assert.Equal(pgDumpMethod, plan.PgDumpMethod);
         Assert.Equal(streamStage, plan.StreamCompression);
-        Assert.Equal(pgDumpMethod is not null ? "pg_dump" : streamStage != BackupCompression.None ? "stream" : null, plan.StageName);
+        Assert.Equal(pgDumpMethod is not null ? CompressionStage.PgDump : streamStage != BackupCompression.None ? CompressionStage.Stream : CompressionStage.None, plan.Stage);
     }
 }

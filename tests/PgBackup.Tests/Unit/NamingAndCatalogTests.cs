@@ -84,7 +84,7 @@ public class ManifestSerializerTests
         DurationSeconds = 60,
         Format = BackupFormat.Custom,
         Compression = BackupCompression.Gzip,
-        CompressionStage = "pg_dump",
+        CompressionStage = CompressionStage.PgDump,
         Artifact = "shop_20260309T070503Z_a1b2.dump",
         SizeBytes = 12345,
         Sha256 = new string('a', 64),
@@ -113,6 +113,28 @@ public class ManifestSerializerTests
         Assert.Contains("\"schemaVersion\": 1", json, StringComparison.Ordinal);
         Assert.Contains("\"status\": \"Succeeded\"", json, StringComparison.Ordinal);
         Assert.Contains("\"format\": \"Custom\"", json, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(CompressionStage.PgDump, "\"compressionStage\": \"pg_dump\"")]
+    [InlineData(CompressionStage.Stream, "\"compressionStage\": \"stream\"")]
+    public void Spells_the_compression_stage_as_manifests_always_have(CompressionStage stage, string expected)
+    {
+        var bytes = ManifestSerializer.Serialize(Sample() with { CompressionStage = stage });
+
+        Assert.Contains(expected, Encoding.UTF8.GetString(bytes), StringComparison.Ordinal);
+        Assert.Equal(stage, ManifestSerializer.Deserialize(bytes, "m.json").CompressionStage);
+    }
+
+    [Fact]
+    public void Leaves_out_the_compression_stage_when_nothing_compressed_and_refuses_unknown_ones()
+    {
+        var none = ManifestSerializer.Serialize(Sample() with { CompressionStage = CompressionStage.None });
+        Assert.DoesNotContain("compressionStage", Encoding.UTF8.GetString(none), StringComparison.Ordinal);
+        Assert.Equal(CompressionStage.None, ManifestSerializer.Deserialize(none, "m.json").CompressionStage);
+
+        var unknown = Encoding.UTF8.GetString(ManifestSerializer.Serialize(Sample())).Replace("\"pg_dump\"", "\"brotli\"", StringComparison.Ordinal);
+        Assert.Throws<InvalidManifestException>(() => ManifestSerializer.Deserialize(Encoding.UTF8.GetBytes(unknown), "m.json"));
     }
 
     [Fact]

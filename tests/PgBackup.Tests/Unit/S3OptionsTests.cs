@@ -72,28 +72,6 @@ public sealed class S3OptionsTests
     }
 
     [Fact]
-    public void Endpoint_resolution_prefers_the_parameter_then_the_s3_variable_then_the_global_one()
-    {
-        var saved = (Environment.GetEnvironmentVariable(S3ClientFactory.ServiceEndpointVariable), Environment.GetEnvironmentVariable(S3ClientFactory.GlobalEndpointVariable));
-        try
-        {
-            Environment.SetEnvironmentVariable(S3ClientFactory.ServiceEndpointVariable, "http://s3-variable");
-            Environment.SetEnvironmentVariable(S3ClientFactory.GlobalEndpointVariable, "http://global-variable");
-            Assert.Equal("http://explicit", S3ClientFactory.ResolveEndpoint("http://explicit"));
-            Assert.Equal("http://s3-variable", S3ClientFactory.ResolveEndpoint(null));
-            Environment.SetEnvironmentVariable(S3ClientFactory.ServiceEndpointVariable, null);
-            Assert.Equal("http://global-variable", S3ClientFactory.ResolveEndpoint(null));
-            Environment.SetEnvironmentVariable(S3ClientFactory.GlobalEndpointVariable, null);
-            Assert.Null(S3ClientFactory.ResolveEndpoint(" "));
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(S3ClientFactory.ServiceEndpointVariable, saved.Item1);
-            Environment.SetEnvironmentVariable(S3ClientFactory.GlobalEndpointVariable, saved.Item2);
-        }
-    }
-
-    [Fact]
     public void Region_is_the_parameter_then_the_sdk_chain_then_us_east_1_for_a_custom_endpoint()
     {
         Assert.Equal("eu-central-1", S3ClientFactory.ResolveRegion(" eu-central-1 ", null, "s3://b", regionFromChain: "ap-south-1"));
@@ -101,5 +79,24 @@ public sealed class S3OptionsTests
         Assert.Equal("us-east-1", S3ClientFactory.ResolveRegion(null, "http://127.0.0.1:9", "s3://b", regionFromChain: null));
         var error = Assert.Throws<InvalidRepositoryException>(() => S3ClientFactory.ResolveRegion(null, null, "s3://b", regionFromChain: null));
         Assert.Contains("-S3Region", error.Message, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>Reads and sets AWS_ENDPOINT_URL*: alone, never beside tests that open S3 repositories.</summary>
+[Collection(ProcessEnvironmentCollection.Name)]
+public sealed class S3EndpointVariableTests
+{
+    [Fact]
+    public void Endpoint_resolution_prefers_the_parameter_then_the_s3_variable_then_the_global_one()
+    {
+        using var environment = new EnvironmentScope()
+            .Set(S3ClientFactory.ServiceEndpointVariable, "http://s3-variable")
+            .Set(S3ClientFactory.GlobalEndpointVariable, "http://global-variable");
+        Assert.Equal("http://explicit", S3ClientFactory.ResolveEndpoint("http://explicit"));
+        Assert.Equal("http://s3-variable", S3ClientFactory.ResolveEndpoint(null));
+        environment.Set(S3ClientFactory.ServiceEndpointVariable, null);
+        Assert.Equal("http://global-variable", S3ClientFactory.ResolveEndpoint(null));
+        environment.Set(S3ClientFactory.GlobalEndpointVariable, null);
+        Assert.Null(S3ClientFactory.ResolveEndpoint(" "));
     }
 }

@@ -235,27 +235,27 @@ public class SecretRedactorTests
     }
 }
 
-public class InteractivityTests
+public class SessionInteractivityTests
 {
     private static Func<string, string?> Env(string? name = null, string? value = null) => key => key == name ? value : null;
 
     [Fact]
-    public void A_console_with_a_user_is_interactive() => Assert.True(Interactivity.IsInteractive(Env(), false, true, ["pwsh"]));
+    public void A_console_with_a_user_is_interactive() => Assert.True(SessionInteractivity.IsInteractive(Env(), false, true, ["pwsh"]));
 
     [Theory]
     [InlineData("CI", "true")]
     [InlineData("TF_BUILD", "True")]
     [InlineData("GITHUB_ACTIONS", "true")]
-    public void CI_systems_are_not(string name, string value) => Assert.False(Interactivity.IsInteractive(Env(name, value), false, true, ["pwsh"]));
+    public void CI_systems_are_not(string name, string value) => Assert.False(SessionInteractivity.IsInteractive(Env(name, value), false, true, ["pwsh"]));
 
     [Fact]
-    public void CI_false_does_not_count() => Assert.True(Interactivity.IsInteractive(Env("CI", "false"), false, true, ["pwsh"]));
+    public void CI_false_does_not_count() => Assert.True(SessionInteractivity.IsInteractive(Env("CI", "false"), false, true, ["pwsh"]));
 
     [Fact]
     public void Redirected_input_or_NonInteractive_are_not()
     {
-        Assert.False(Interactivity.IsInteractive(Env(), true, true, ["pwsh"]));
-        Assert.False(Interactivity.IsInteractive(Env(), false, false, ["pwsh"]));
-        Assert.False(Interactivity.IsInteractive(Env(), false, true, ["pwsh", "-NonInteractive", "-File", "x.ps1"]));
+        Assert.False(SessionInteractivity.IsInteractive(Env(), true, true, ["pwsh"]));
+        Assert.False(SessionInteractivity.IsInteractive(Env(), false, false, ["pwsh"]));
+        Assert.False(SessionInteractivity.IsInteractive(Env(), false, true, ["pwsh", "-NonInteractive", "-File", "x.ps1"]));
     }
 }

@@ -1,5 +1,5 @@
 using System.Text;
-using PgBackup.Restore;
+using PgBackup.PgTools;
 using PgBackup.Server;
 using PgBackup.Verification;
 
@@ -154,7 +154,7 @@ public class PlainDumpScannerTests
 
 public class VerificationChecksTests
 {
-    private static BackupInfo Backup(string? compressionStage = null) => new()
+    private static BackupInfo Backup(CompressionStage compressionStage = CompressionStage.None) => new()
     {
         Id = "shop_20260101T000000Z_abcd",
         Database = "shop",
@@ -172,7 +172,7 @@ public class VerificationChecksTests
     [Fact]
     public void Matching_size_and_hash_pass()
     {
-        var checks = VerificationChecks.Checksum(Backup("stream"), new StoredReadOutcome(1000, "aa", null, 0)).ToList();
+        var checks = VerificationChecks.Checksum(Backup(CompressionStage.Stream), new StoredReadOutcome(1000, "aa", null, 0)).ToList();
 
         Assert.All(checks, c => Assert.True(c.Passed));
         Assert.Equal(["Size", "SHA-256", "Decompression"], checks.Select(c => c.Name));
@@ -201,10 +201,10 @@ public class VerificationChecksTests
     [Fact]
     public void Compressed_data_must_decode_and_end_where_the_file_ends()
     {
-        Assert.Equal("the gzip stream does not decode: bad block", VerificationChecks.Checksum(Backup("stream"), new StoredReadOutcome(1000, "aa", "bad block", 0)).Last().Detail);
-        Assert.Equal("12 bytes follow the end of the gzip data", VerificationChecks.Checksum(Backup("stream"), new StoredReadOutcome(1000, "aa", null, 12)).Last().Detail);
+        Assert.Equal("the gzip stream does not decode: bad block", VerificationChecks.Checksum(Backup(CompressionStage.Stream), new StoredReadOutcome(1000, "aa", "bad block", 0)).Last().Detail);
+        Assert.Equal("12 bytes follow the end of the gzip data", VerificationChecks.Checksum(Backup(CompressionStage.Stream), new StoredReadOutcome(1000, "aa", null, 12)).Last().Detail);
         // Bad stored bytes make a clean decode meaningless: no Decompression verdict either way.
-        Assert.DoesNotContain(VerificationChecks.Checksum(Backup("stream"), new StoredReadOutcome(400, "bb", null, 0)), c => c.Name == "Decompression");
+        Assert.DoesNotContain(VerificationChecks.Checksum(Backup(CompressionStage.Stream), new StoredReadOutcome(400, "bb", null, 0)), c => c.Name == "Decompression");
     }
 
     [Fact]

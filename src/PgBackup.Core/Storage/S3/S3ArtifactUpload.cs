@@ -18,7 +18,7 @@ namespace PgBackup.Storage.S3;
 /// sends AbortMultipartUpload, so no orphaned parts keep costing money.
 /// </para>
 /// </summary>
-public sealed class S3ArtifactUpload : IArtifactUpload
+internal sealed class S3ArtifactUpload : IArtifactUpload
 {
     private const int PartAttempts = 4;
 
@@ -79,7 +79,7 @@ public sealed class S3ArtifactUpload : IArtifactUpload
         {
             // Everything fits in one part: a single PutObject, which can carry the sha256 too.
             var request = _repository.NewPutRequest(_key, _current.AsMemory(0, _filled), _repository.Options.StorageClass);
-            S3ObjectMetadata.Apply(request.Metadata, _metadata, sha256);
+            S3ObjectMetadata.Apply(request.Metadata, _metadata with { Sha256 = sha256 });
             await _repository.SendAsync(_key, writing: true, ct => _repository.Client.PutObjectAsync(request, ct), cancellationToken).ConfigureAwait(false);
             _objectWritten = true;
         }
@@ -191,7 +191,7 @@ public sealed class S3ArtifactUpload : IArtifactUpload
                 Key = _objectKey,
                 StorageClass = new S3StorageClass(_repository.Options.StorageClass),
             };
-            S3ObjectMetadata.Apply(initiate.Metadata, _metadata, sha256: null);
+            S3ObjectMetadata.Apply(initiate.Metadata, _metadata with { Sha256 = null });
             _repository.ApplyEncryption(initiate);
             var response = await _repository.SendAsync(_key, writing: true, ct => _repository.Client.InitiateMultipartUploadAsync(initiate, ct), cancellationToken).ConfigureAwait(false);
             _uploadId = response.UploadId;

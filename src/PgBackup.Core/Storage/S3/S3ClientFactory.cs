@@ -10,7 +10,7 @@ namespace PgBackup.Storage.S3;
 /// endpoint = option, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS; region = option, the SDK
 /// chain (AWS_REGION, profile, instance metadata), else us-east-1 when the endpoint is custom.
 /// </summary>
-public static class S3ClientFactory
+internal static class S3ClientFactory
 {
     public const string ServiceEndpointVariable = "AWS_ENDPOINT_URL_S3";
     public const string GlobalEndpointVariable = "AWS_ENDPOINT_URL";

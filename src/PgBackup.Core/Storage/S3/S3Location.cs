@@ -3,7 +3,7 @@ using PgBackup.Errors;
 namespace PgBackup.Storage.S3;
 
 /// <summary>A parsed <c>s3://bucket/prefix</c>; the prefix has no leading or trailing '/'.</summary>
-public sealed record S3Location(string Bucket, string Prefix)
+internal sealed record S3Location(string Bucket, string Prefix)
 {
     public const string Scheme = "s3://";
 

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Amazon.S3.Model;
-using PgBackup.Catalog;
 
 namespace PgBackup.Storage.S3;
 
@@ -16,7 +15,7 @@ namespace PgBackup.Storage.S3;
 /// every byte again and, for infrequent-access classes, pay a retrieval for it).
 /// </para>
 /// </summary>
-public static class S3ObjectMetadata
+internal static class S3ObjectMetadata
 {
     public const string CreatedAt = "created_at";
     public const string Database = "database";
@@ -24,21 +23,17 @@ public static class S3ObjectMetadata
     public const string Sha256 = "sha256";
     public const string ToolVersion = "tool_version";
 
-    public static void Apply(MetadataCollection target, ArtifactMetadata metadata, string? sha256)
+    public static void Apply(MetadataCollection target, ArtifactMetadata metadata)
     {
         target[CreatedAt] = metadata.CreatedAtUtc.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
         target[Database] = Uri.EscapeDataString(metadata.Database);
         target[BackupType] = Uri.EscapeDataString(metadata.BackupType);
         target[ToolVersion] = Uri.EscapeDataString(metadata.ToolVersion);
-        if (sha256 is not null)
+        if (metadata.Sha256 is { } sha256)
         {
             target[Sha256] = sha256;
         }
     }
-
-    /// <summary>The same facts for a manifest object, taken from the manifest itself.</summary>
-    public static void ApplyForManifest(MetadataCollection target, BackupManifest manifest)
-        => Apply(target, new ArtifactMetadata(manifest.Database, manifest.StartedAt, manifest.BackupType ?? string.Empty, manifest.ToolVersion), manifest.Sha256);
 
     /// <summary>Reads a value back (the SDK returns keys with or without the x-amz-meta- prefix).</summary>
     public static string? Get(MetadataCollection metadata, string name)

@@ -7,7 +7,7 @@ namespace PgBackup.Storage.S3;
 /// parts of 5 MiB to 5 GiB, and the size cannot change once the upload has started, so it is
 /// chosen up front with head-room for a dump larger than the estimate. Pure: unit-tested.
 /// </summary>
-public static class S3PartSizing
+internal static class S3PartSizing
 {
     public const int MaxParts = 10_000;
     public const long MiB = 1024 * 1024;

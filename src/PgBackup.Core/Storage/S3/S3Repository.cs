@@ -3,7 +3,6 @@ using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Amazon.S3;
 using Amazon.S3.Model;
-using PgBackup.Catalog;
 using PgBackup.Errors;
 
 namespace PgBackup.Storage.S3;
@@ -14,7 +13,7 @@ namespace PgBackup.Storage.S3;
 /// Every request body is sent plainly (no aws-chunked encoding) with a Content-MD5, so a server
 /// that mishandles chunked bodies cannot silently store something else.
 /// </summary>
-public sealed class S3Repository : IBackupRepository, IDisposable
+internal sealed class S3Repository : IBackupRepository, IDisposable
 {
     /// <summary>Manifests are read by every listing: keep them out of infrequent-access classes (retrieval fees, 128 KiB minimum).</summary>
     private const string ManifestStorageClass = "STANDARD";
@@ -54,6 +53,8 @@ public sealed class S3Repository : IBackupRepository, IDisposable
     /// <summary>The custom endpoint in use, or null for AWS.</summary>
     public string? Endpoint { get; }
 
+    public RepositoryDescriptor Descriptor => new(Location, S3RepositoryOptions.DescriptorSettings(Endpoint, Options.Region));
+
     internal IAmazonS3 Client => _client;
 
     public string Location => S3.ToString();
@@ -70,12 +71,12 @@ public sealed class S3Repository : IBackupRepository, IDisposable
         return Task.FromResult<IArtifactUpload>(new S3ArtifactUpload(this, key, metadata, (int)partSize, Options.MaxPartsInFlight));
     }
 
-    public async Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    public async Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, ArtifactMetadata? metadata, CancellationToken cancellationToken)
     {
         var request = NewPutRequest(key, content, ManifestStorageClass);
-        if (BackupNaming.IsManifestKey(key))
+        if (metadata is not null)
         {
-            S3ObjectMetadata.ApplyForManifest(request.Metadata, ManifestSerializer.Deserialize(content.Span, GetObjectLocation(key)));
+            S3ObjectMetadata.Apply(request.Metadata, metadata);
         }
 
         await SendAsync(key, writing: true, ct => _client.PutObjectAsync(request, ct), cancellationToken).ConfigureAwait(false);

@@ -3,7 +3,7 @@ using Amazon.Runtime;
 namespace PgBackup.Storage.S3;
 
 /// <summary>Server-side encryption S3 applies to every object PgBackup writes.</summary>
-public enum S3ServerSideEncryption
+internal enum S3ServerSideEncryption
 {
     None,
     AES256,
@@ -15,9 +15,15 @@ public enum S3ServerSideEncryption
 /// endpoint and region fall back to the environment (see <see cref="S3ClientFactory"/>), the
 /// credentials to the AWS SDK default chain.
 /// </summary>
-public sealed record S3RepositoryOptions
+internal sealed record S3RepositoryOptions
 {
     public const string DefaultStorageClass = "STANDARD_IA";
+
+    /// <summary>The <see cref="RepositoryDescriptor"/> settings an S3 repository records about how it was reached.</summary>
+    public const string EndpointSetting = "endpoint";
+
+    /// <inheritdoc cref="EndpointSetting"/>
+    public const string RegionSetting = "region";
 
     /// <summary>Custom endpoint (MinIO, Ceph, s3rver …); null = AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, then AWS itself.</summary>
     public string? Endpoint { get; init; }
@@ -41,4 +47,28 @@ public sealed record S3RepositoryOptions
 
     /// <summary>Explicit credentials (tests, embedding); null = the SDK default chain (env, AWS_PROFILE, web identity, instance role).</summary>
     public AWSCredentials? Credentials { get; init; }
+
+    /// <summary>The descriptor settings of a repository reached through this endpoint and region (either may be null).</summary>
+    public static IReadOnlyDictionary<string, string> DescriptorSettings(string? endpoint, string? region)
+    {
+        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!string.IsNullOrWhiteSpace(endpoint))
+        {
+            settings[EndpointSetting] = endpoint;
+        }
+
+        if (!string.IsNullOrWhiteSpace(region))
+        {
+            settings[RegionSetting] = region.Trim();
+        }
+
+        return settings;
+    }
+
+    /// <summary>These options, with the endpoint and region a repository was reached through wherever these leave them open.</summary>
+    public S3RepositoryOptions CompletedBy(RepositoryDescriptor descriptor) => this with
+    {
+        Endpoint = Endpoint ?? descriptor.Setting(EndpointSetting),
+        Region = Region ?? descriptor.Setting(RegionSetting),
+    };
 }

@@ -2,12 +2,11 @@ using System.Buffers;
 using System.Text;
 using PgBackup.Connection;
 using PgBackup.Diagnostics;
-using PgBackup.PgTools;
 
-namespace PgBackup.Restore;
+namespace PgBackup.PgTools;
 
 /// <summary>The end of a pg_restore/psql run.</summary>
-public sealed record PgRunOutcome(int ExitCode, string StandardOutput, string StandardError)
+internal sealed record PgRunOutcome(int ExitCode, string StandardOutput, string StandardError)
 {
     public bool Succeeded => ExitCode == 0;
 }
@@ -18,7 +17,7 @@ public sealed record PgRunOutcome(int ExitCode, string StandardOutput, string St
 /// pump stops quietly and the tool's own message is what gets reported. A failure of the input
 /// stream itself (say, a checksum mismatch at its end) is rethrown after the tool is stopped.
 /// </summary>
-public static class PgRestoreRunner
+internal static class PgRestoreRunner
 {
     private const int CopyBufferSize = 1 << 20;
 

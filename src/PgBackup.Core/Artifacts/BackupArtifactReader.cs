@@ -2,14 +2,14 @@ using PgBackup.Errors;
 using PgBackup.Storage;
 using PgBackup.Streaming;
 
-namespace PgBackup.Restore;
+namespace PgBackup.Artifacts;
 
 /// <summary>
 /// Opens a backup's stored bytes for reading back — for checks and restores, locally or from S3 —
 /// as one stream: stored bytes → size/SHA-256 verification → decompression (when PgBackup's
 /// stream stage compressed them). What comes out is what pg_dump wrote.
 /// </summary>
-public static class BackupArtifactReader
+internal static class BackupArtifactReader
 {
     /// <summary>The stored bytes, verified against the manifest as they are read (no decompression).</summary>
     public static async Task<VerifyingReadStream> OpenStoredAsync(IBackupRepository repository, BackupInfo backup, CancellationToken cancellationToken)
@@ -23,7 +23,7 @@ public static class BackupArtifactReader
     public static async Task<Stream> OpenDumpAsync(IBackupRepository repository, BackupInfo backup, CancellationToken cancellationToken)
     {
         var stored = await OpenStoredAsync(repository, backup, cancellationToken).ConfigureAwait(false);
-        return backup.CompressionStage == "stream"
+        return backup.CompressionStage == CompressionStage.Stream
             ? CompressionStages.Decompress(stored, backup.Compression, leaveOpen: false)
             : stored;
     }
@@ -34,11 +34,6 @@ public static class BackupArtifactReader
         if (backup.Status != BackupStatus.Succeeded)
         {
             throw new BackupNotRestorableException($"Backup {backup.Id} is a failed attempt ({backup.Error}); it has nothing to read back.", backup.Id);
-        }
-
-        if (backup.Encrypted)
-        {
-            throw new BackupNotRestorableException($"Backup {backup.Id} is encrypted; this version of PgBackup cannot decrypt it.", backup.Id);
         }
 
         return backup.ArtifactKey ?? throw new BackupNotRestorableException($"Backup {backup.Id} names no artifact in its manifest.", backup.Id);

@@ -3,7 +3,6 @@ namespace PgBackup;
 public enum BackupFormat
 {
     Custom,
-    Directory,
     Plain,
     Tar,
 }
@@ -20,6 +19,19 @@ public enum BackupStatus
 {
     Succeeded,
     Failed,
+}
+
+/// <summary>Who compressed a backup's stored bytes.</summary>
+public enum CompressionStage
+{
+    /// <summary>Nobody: the stored bytes are pg_dump's output as it wrote it (uncompressed, or no compression asked).</summary>
+    None,
+
+    /// <summary>pg_dump itself (custom-format archives): pg_restore reads the archive as stored.</summary>
+    PgDump,
+
+    /// <summary>PgBackup's stream stage, around pg_dump's output: decompress before pg_restore or psql.</summary>
+    Stream,
 }
 
 /// <summary>
@@ -54,6 +66,7 @@ public sealed class BackupInfo
 
     public bool SchemaOnly { get; init; }
 
+    /// <summary>Whether the stored bytes are encrypted (PgBackup does not encrypt yet, so for now always false).</summary>
     public bool Encrypted { get; init; }
 
     public long SizeBytes { get; init; }
@@ -68,8 +81,8 @@ public sealed class BackupInfo
 
     public required string Repository { get; init; }
 
-    /// <summary>The custom S3 endpoint the repository was read through (null for local folders and AWS itself).</summary>
-    public string? RepositoryEndpoint { get; init; }
+    /// <summary>How the repository was reached (its location and, for S3, endpoint and region), so a piped object finds it again.</summary>
+    public RepositoryDescriptor? RepositoryDescriptor { get; init; }
 
     public BackupStatus Status { get; init; }
 
@@ -90,8 +103,7 @@ public sealed class BackupInfo
 
     public string? ToolVersion { get; init; }
 
-    /// <summary>"pg_dump" when pg_dump compressed the archive itself, "stream" when PgBackup did, null for none.</summary>
-    public string? CompressionStage { get; init; }
+    public CompressionStage CompressionStage { get; init; }
 
     public override string ToString() => $"{Id} ({Status})";
 }

@@ -1,16 +1,16 @@
 using System.Text.RegularExpressions;
 using PgBackup.Server;
 
-namespace PgBackup.Restore;
+namespace PgBackup.Artifacts;
 
 /// <summary>An entry of <c>pg_restore --list</c> output.</summary>
-public sealed record TocEntry(string Type, string? Schema, string Name);
+internal sealed record TocEntry(string Type, string? Schema, string Name);
 
 /// <summary>
 /// Parses <c>pg_restore --list</c>: lines such as <c>215; 1259 16386 TABLE public categories postgres</c>.
 /// Table names come back in the <c>schema.table</c> form used for row counts.
 /// </summary>
-public static partial class ArchiveToc
+internal static partial class ArchiveToc
 {
     public static IReadOnlyList<TocEntry> Parse(string listOutput)
     {

@@ -1,0 +1,116 @@
+using System.Collections.Concurrent;
+using System.Management.Automation;
+using PgBackup.Diagnostics;
+using PgBackup.Errors;
+
+namespace PgBackup.Commands;
+
+/// <summary>
+/// What the async work of a cmdlet (<see cref="AsyncPSCmdlet.RunAsync"/>) may ask of PowerShell, from any thread:
+/// each call is queued to the pipeline thread, the only one allowed to write to the pipeline or to ask the user.
+/// Questions (<see cref="ShouldProcessAsync"/>, <see cref="OnPipelineThreadAsync{T}"/>) are awaited, never blocked on.
+/// </summary>
+internal sealed class CmdletPipeline
+{
+    private readonly PSCmdlet _cmdlet;
+    private readonly BlockingCollection<Action> _queue;
+
+    public CmdletPipeline(PSCmdlet cmdlet, BlockingCollection<Action> queue)
+    {
+        _cmdlet = cmdlet;
+        _queue = queue;
+        Log = new PipelineLog(this);
+    }
+
+    /// <summary>Core services' narration, as Write-Verbose and Write-Warning.</summary>
+    public IOperationLog Log { get; }
+
+    public void WriteObject(object? value) => Post(() => _cmdlet.WriteObject(value));
+
+    /// <summary>A non-terminating error for a typed core failure.</summary>
+    public void WriteError(PgBackupException exception, object? targetObject = null)
+        => Post(() => _cmdlet.WriteError(ErrorRecords.From(exception, targetObject)));
+
+    public void WriteVerbose(string message) => Post(() => _cmdlet.WriteVerbose(message));
+
+    public void WriteWarning(string message) => Post(() => _cmdlet.WriteWarning(message));
+
+    public void WriteInformation(string message, params string[] tags)
+        => Post(() =>
+        {
+            var record = new InformationRecord(message, _cmdlet.MyInvocation.MyCommand.Name);
+            foreach (var tag in tags)
+            {
+                record.Tags.Add(tag);
+            }
+
+            _cmdlet.WriteInformation(record);
+        });
+
+    /// <summary>Core services' progress, as Write-Progress records of one activity.</summary>
+    public IProgress<OperationProgress> Progress(int activityId = 1) => new PipelineProgress(this, activityId);
+
+    /// <summary>ShouldProcess on the pipeline thread (-WhatIf, -Confirm, $ConfirmPreference), awaited.</summary>
+    public Task<bool> ShouldProcessAsync(string target, string action, CancellationToken cancellationToken)
+        => OnPipelineThreadAsync(() => _cmdlet.ShouldProcess(target, action), cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="function"/> on the pipeline thread — where it may use the cmdlet's session, host,
+    /// ShouldProcess and ShouldContinue — and awaits its result (or exception).
+    /// </summary>
+    public Task<T> OnPipelineThreadAsync<T>(Func<T> function, CancellationToken cancellationToken)
+    {
+        var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() =>
+        {
+            try
+            {
+                completion.SetResult(function());
+            }
+            catch (PipelineStoppedException ex)
+            {
+                // The user stopped the pipeline at a prompt: the whole cmdlet stops, not just this question.
+                completion.SetException(ex);
+                throw;
+            }
+            catch (Exception ex)
+            {
+                completion.SetException(ex);
+            }
+        });
+        return completion.Task.WaitAsync(cancellationToken);
+    }
+
+    private void Post(Action action)
+    {
+        try
+        {
+            _queue.Add(action);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+        {
+            // The step already completed; nothing more can be written.
+        }
+    }
+
+    private sealed class PipelineLog(CmdletPipeline pipeline) : IOperationLog
+    {
+        public void Verbose(string message) => pipeline.WriteVerbose(message);
+
+        public void Warning(string message) => pipeline.WriteWarning(message);
+    }
+
+    private sealed class PipelineProgress(CmdletPipeline pipeline, int activityId) : IProgress<OperationProgress>
+    {
+        public void Report(OperationProgress value)
+        {
+            var record = new ProgressRecord(activityId, value.Activity, value.Status);
+            if (value.BytesTotal is > 0 and var total)
+            {
+                record.PercentComplete = (int)Math.Clamp(value.BytesDone * 100 / total, 0, 99);
+            }
+
+            pipeline.Post(() => pipeline._cmdlet.WriteProgress(record));
+        }
+    }
+}
