@@ -68,7 +68,10 @@ public sealed class BackupInfo
 
     public required string Repository { get; init; }
 
-    /// <summary>The custom S3 endpoint the repository was read through (null for local folders and AWS itself).</summary>
+    /// <summary>
+    /// The endpoint the repository was read through when its location does not name it: a custom S3 endpoint,
+    /// or the Azure account endpoint of an az:// repository (null for local folders, AWS itself and Azure URLs).
+    /// </summary>
     public string? RepositoryEndpoint { get; init; }
 
     public BackupStatus Status { get; init; }

@@ -17,6 +17,10 @@ public sealed class PgProcess : IAsyncDisposable
     private static readonly string[] ConnectionVariables =
         ["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE", "PGPASSFILE", "PGSSLMODE"];
 
+    // Repository secrets the PostgreSQL tools never need: a child (and whatever reads its /proc/<pid>/environ) never sees them.
+    private static readonly string[] StorageSecretVariables =
+        [.. Storage.Azure.AzureConnectionResolver.SecretVariables, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+
     private readonly Process _process;
     private readonly Task<string> _stderr;
     private bool _exited;
@@ -163,6 +167,11 @@ public sealed class PgProcess : IAsyncDisposable
             UseShellExecute = false,
             CreateNoWindow = true,
         };
+        foreach (var name in StorageSecretVariables)
+        {
+            startInfo.Environment.Remove(name);
+        }
+
         foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);

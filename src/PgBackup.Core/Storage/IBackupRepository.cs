@@ -22,17 +22,18 @@ public interface IArtifactUpload : IAsyncDisposable
 }
 
 /// <summary>
-/// Where backups live: a local folder or an S3 prefix. Keys are repository-relative and use '/'
+/// Where backups live: a local folder, an S3 prefix or an Azure Blob container prefix. Keys are repository-relative and use '/'
 /// (<c>YYYY/MM/DD/name.dump</c>), the same in every store.
 /// </summary>
 public interface IBackupRepository
 {
-    /// <summary>The repository as the user names it: a full folder path or s3://bucket/prefix.</summary>
+    /// <summary>The repository as the user names it: a full folder path, s3://bucket/prefix, az://container/prefix or an Azure Blob URL.</summary>
     string Location { get; }
 
     /// <summary>
-    /// The custom S3 endpoint this repository is reached through; null for local folders and AWS itself.
-    /// Recorded on every BackupInfo so a piped object finds its repository again.
+    /// The service endpoint this repository is reached through when <see cref="Location"/> alone does not
+    /// say: a custom S3 endpoint, or the account's blob endpoint of an az:// location. Null for local
+    /// folders, AWS itself and Azure URLs. Recorded on every BackupInfo so a piped object finds its repository again.
     /// </summary>
     string? Endpoint { get; }
 

@@ -2,11 +2,12 @@ using System.Collections;
 using System.Management.Automation;
 using PgBackup.Catalog;
 using PgBackup.Storage;
+using PgBackup.Storage.Azure;
 using PgBackup.Storage.S3;
 
 namespace PgBackup.Commands;
 
-/// <summary>Helpers every PgBackup cmdlet shares, and the S3 connection parameters every cmdlet accepts.</summary>
+/// <summary>Helpers every PgBackup cmdlet shares, and the S3 connection parameters every cmdlet accepts (Azure needs none: URLs and AZURE_STORAGE_* say it all).</summary>
 public abstract class PgBackupCmdlet : AsyncPSCmdlet
 {
     /// <summary>S3-compatible endpoint URL; else $env:AWS_ENDPOINT_URL_S3, $env:AWS_ENDPOINT_URL, else AWS.</summary>
@@ -22,6 +23,9 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     /// <summary>Options for S3 repositories; cmdlets that write add their storage settings.</summary>
     protected virtual S3RepositoryOptions S3Options => new() { Endpoint = S3Endpoint, Region = S3Region };
 
+    /// <summary>Options for Azure Blob repositories; cmdlets that write add their storage settings.</summary>
+    protected virtual AzureRepositoryOptions AzureOptions => new();
+
     /// <summary>
     /// -Repository, else $env:PGBACKUP_REPOSITORY, else ./backups. Local paths are resolved against
     /// PowerShell's current location (not the process's), as users expect.
@@ -31,7 +35,7 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
         location = string.IsNullOrWhiteSpace(location)
             ? System.Environment.GetEnvironmentVariable(RepositoryFactory.RepositoryVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : "./backups"
             : location;
-        return RepositoryFactory.Open(ResolveLocation(location), S3Options);
+        return RepositoryFactory.Open(ResolveLocation(location), S3Options, AzureOptions);
     }
 
     /// <summary>Makes a local path absolute (PowerShell's current location); leaves URIs alone.</summary>
@@ -43,11 +47,16 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     }
 
     /// <summary>
-    /// The repository a BackupInfo came from. Without -S3Endpoint, the endpoint it was read through is
-    /// used, so `Get-PgBackupInfo -S3Endpoint … | Restore-PgBackup` needs the endpoint only once.
+    /// The repository a BackupInfo came from, through the endpoint it was read through: without -S3Endpoint
+    /// that of an S3 repository, and always the account endpoint of an az:// one. So
+    /// `Get-PgBackupInfo -S3Endpoint … | Restore-PgBackup` needs the endpoint only once, and a piped Azure
+    /// backup needs no AZURE_STORAGE_ACCOUNT. (The factory reads only the options of the location's store.)
     /// </summary>
     protected IBackupRepository OpenRepositoryOf(BackupInfo backup)
-        => RepositoryFactory.Open(backup.Repository, S3Options with { Endpoint = S3Endpoint ?? backup.RepositoryEndpoint });
+        => RepositoryFactory.Open(
+            backup.Repository,
+            S3Options with { Endpoint = S3Endpoint ?? backup.RepositoryEndpoint },
+            AzureOptions with { ServiceEndpoint = backup.RepositoryEndpoint });
 
     /// <summary>
     /// The backup a cmdlet works on — a BackupInfo from the pipeline (-InputObject) or a manifest or
@@ -67,7 +76,7 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     protected async Task<(BackupInfo Backup, IBackupRepository Repository)> ReadBackupAtAsync(string resolvedLocation)
     {
         var (repositoryLocation, manifestKey) = BackupAddress.Split(resolvedLocation);
-        var repository = RepositoryFactory.Open(repositoryLocation, S3Options);
+        var repository = RepositoryFactory.Open(repositoryLocation, S3Options, AzureOptions);
         var backup = await new BackupCatalog(repository, CreateLog()).ReadAsync(manifestKey, CancellationToken).ConfigureAwait(false);
         return (backup, repository);
     }

@@ -18,7 +18,7 @@ public sealed class VerifyAfterBackupTests(PostgresFixture pg, S3Fixture s3) : I
     {
         var database = PostgresFixture.UniqueName("verify_s3");
         await pg.Cluster.CreateNorthwindAsync(database);
-        var prefix = S3Fixture.UniquePrefix("verify");
+        var prefix = StoredObjects.UniquePrefix("verify");
         await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
         var hold = proxy.Hold(S3Operation.GetObject);
         Environment.SetEnvironmentVariable("AWS_ACCESS_KEY_ID", S3rverServer.AccessKey);

@@ -1,13 +1,10 @@
-using System.Globalization;
 using Amazon.S3.Model;
 using PgBackup.Catalog;
 
 namespace PgBackup.Storage.S3;
 
 /// <summary>
-/// The user metadata PgBackup puts on S3 objects (x-amz-meta-*), so a bucket browser or an S3
-/// inventory tells what an object is without reading it. Values are percent-encoded UTF-8
-/// (header values must be ASCII; database names need not be).
+/// <see cref="BackupObjectMetadata"/> on S3 objects (x-amz-meta-*).
 /// <para>
 /// The SHA-256 is known only once the last byte has streamed, after a multipart upload began and
 /// its metadata was fixed. So: a backup that fits in one part is sent with a single PutObject
@@ -18,32 +15,25 @@ namespace PgBackup.Storage.S3;
 /// </summary>
 public static class S3ObjectMetadata
 {
-    public const string CreatedAt = "created_at";
-    public const string Database = "database";
-    public const string BackupType = "backup_type";
-    public const string Sha256 = "sha256";
-    public const string ToolVersion = "tool_version";
+    public const string CreatedAt = BackupObjectMetadata.CreatedAt;
+    public const string Database = BackupObjectMetadata.Database;
+    public const string BackupType = BackupObjectMetadata.BackupType;
+    public const string Sha256 = BackupObjectMetadata.Sha256;
+    public const string ToolVersion = BackupObjectMetadata.ToolVersion;
 
-    public static void Apply(MetadataCollection target, ArtifactMetadata metadata, string? sha256)
-    {
-        target[CreatedAt] = metadata.CreatedAtUtc.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
-        target[Database] = Uri.EscapeDataString(metadata.Database);
-        target[BackupType] = Uri.EscapeDataString(metadata.BackupType);
-        target[ToolVersion] = Uri.EscapeDataString(metadata.ToolVersion);
-        if (sha256 is not null)
-        {
-            target[Sha256] = sha256;
-        }
-    }
+    public static void Apply(MetadataCollection target, ArtifactMetadata metadata, string? sha256) => Copy(BackupObjectMetadata.For(metadata, sha256), target);
 
     /// <summary>The same facts for a manifest object, taken from the manifest itself.</summary>
-    public static void ApplyForManifest(MetadataCollection target, BackupManifest manifest)
-        => Apply(target, new ArtifactMetadata(manifest.Database, manifest.StartedAt, manifest.BackupType ?? string.Empty, manifest.ToolVersion), manifest.Sha256);
+    public static void ApplyForManifest(MetadataCollection target, BackupManifest manifest) => Copy(BackupObjectMetadata.ForManifest(manifest), target);
 
     /// <summary>Reads a value back (the SDK returns keys with or without the x-amz-meta- prefix).</summary>
-    public static string? Get(MetadataCollection metadata, string name)
+    public static string? Get(MetadataCollection metadata, string name) => BackupObjectMetadata.Decode(metadata[name] ?? metadata["x-amz-meta-" + name]);
+
+    private static void Copy(Dictionary<string, string> values, MetadataCollection target)
     {
-        var value = metadata[name] ?? metadata["x-amz-meta-" + name];
-        return value is null ? null : Uri.UnescapeDataString(value);
+        foreach (var (name, value) in values)
+        {
+            target[name] = value;
+        }
     }
 }
