@@ -156,6 +156,15 @@ public sealed class PgProcess : IAsyncDisposable
         return await stdout.ConfigureAwait(false);
     }
 
+    /// <summary>Drops the repositories' secrets (Azure, AWS) from a child's environment: the PostgreSQL tools never need them.</summary>
+    internal static void RemoveStorageSecrets(IDictionary<string, string?> environment)
+    {
+        foreach (var name in StorageSecretVariables)
+        {
+            environment.Remove(name);
+        }
+    }
+
     private static ProcessStartInfo CreateStartInfo(string path, IEnumerable<string> arguments)
     {
         var startInfo = new ProcessStartInfo(path)
@@ -167,11 +176,7 @@ public sealed class PgProcess : IAsyncDisposable
             UseShellExecute = false,
             CreateNoWindow = true,
         };
-        foreach (var name in StorageSecretVariables)
-        {
-            startInfo.Environment.Remove(name);
-        }
-
+        RemoveStorageSecrets(startInfo.Environment);
         foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);

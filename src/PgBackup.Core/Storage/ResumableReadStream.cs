@@ -14,6 +14,7 @@ public sealed class ResumableReadStream : Stream
 
     private readonly Func<long, CancellationToken, Task<Stream>> _resumeAt;
     private readonly Func<Exception, bool> _isNetworkFailure;
+    private readonly Func<Exception, PgBackupException> _translate;
     private readonly string _location;
     private readonly long _length;
     private Stream _body;
@@ -24,13 +25,15 @@ public sealed class ResumableReadStream : Stream
     /// <param name="length">The object's length, from that response.</param>
     /// <param name="resumeAt">Opens the body from an offset to the end, pinned to the first response's ETag.</param>
     /// <param name="isNetworkFailure">Which failures are worth resuming after.</param>
+    /// <param name="translate">Turns any other failure of the body (an SDK's own retry giving up, say) into a typed error.</param>
     /// <param name="location">The object as users name it, for errors.</param>
-    public ResumableReadStream(Stream body, long length, Func<long, CancellationToken, Task<Stream>> resumeAt, Func<Exception, bool> isNetworkFailure, string location)
+    public ResumableReadStream(Stream body, long length, Func<long, CancellationToken, Task<Stream>> resumeAt, Func<Exception, bool> isNetworkFailure, Func<Exception, PgBackupException> translate, string location)
     {
         _body = body;
         _length = length;
         _resumeAt = resumeAt;
         _isNetworkFailure = isNetworkFailure;
+        _translate = translate;
         _location = location;
     }
 
@@ -84,6 +87,10 @@ public sealed class ResumableReadStream : Stream
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested && _isNetworkFailure(ex))
             {
                 throw new RepositoryReadFailedException($"Reading {_location} failed after {_resumes} resumed attempts: {ex.Message}", _location, ex);
+            }
+            catch (Exception ex) when (ex is not (PgBackupException or OperationCanceledException))
+            {
+                throw _translate(ex);
             }
         }
     }

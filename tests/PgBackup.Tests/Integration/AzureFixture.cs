@@ -1,3 +1,5 @@
+using Azure.Storage;
+using Azure.Storage.Sas;
 using PgBackup.Storage;
 using PgBackup.Storage.Azure;
 using PgBackup.TestSupport;
@@ -24,6 +26,20 @@ public sealed class AzureFixture : IAsyncLifetime, IStoreUnderTest
         [AzureConnectionResolver.AccountVariable] = AzuriteServer.AccountName,
         [AzureConnectionResolver.KeyVariable] = Server.AccountKey,
     });
+
+    /// <summary>
+    /// The variables of a pipeline that holds a container SAS token (as its secret store hands it out, with
+    /// a leading '?'). Unlike Shared Key, a SAS signs no request header: a proxy may then tamper with bodies.
+    /// </summary>
+    public Func<string, string?> SasEnvironment(BlobContainerSasPermissions permissions)
+        => Variables(new() { [AzureConnectionResolver.SasTokenVariable] = "?" + ContainerSas(permissions) });
+
+    /// <summary>A container SAS signed with the account key.</summary>
+    public string ContainerSas(BlobContainerSasPermissions permissions)
+    {
+        var builder = new BlobSasBuilder(permissions, DateTimeOffset.UtcNow.AddHours(1)) { BlobContainerName = Container, Protocol = SasProtocol.HttpsAndHttp };
+        return builder.ToSasQueryParameters(new StorageSharedKeyCredential(AzuriteServer.AccountName, Server.AccountKey)).ToString();
+    }
 
     /// <summary>An environment made of exactly these variables.</summary>
     public static Func<string, string?> Variables(Dictionary<string, string> variables) => name => variables.GetValueOrDefault(name);

@@ -5,6 +5,7 @@ using System.Text;
 using Azure;
 using Azure.Storage;
 using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
 using PgBackup.Errors;
 
 namespace PgBackup.Storage.Azure;
@@ -124,11 +125,10 @@ public sealed class AzureArtifactUpload : IArtifactUpload
         }
 
         // A 201 is not proof: make sure the blob Azure now holds has the length we streamed.
-        var properties = await _repository.SendAsync(_key, writing: false, ct => blob.GetPropertiesAsync(new BlobRequestConditions { IfMatch = _committed }, ct), cancellationToken).ConfigureAwait(false);
-        if (properties.Value.ContentLength != sizeBytes)
+        if (await CommittedLengthAsync(blob, cancellationToken).ConfigureAwait(false) is { } length && length != sizeBytes)
         {
             // AbortAsync (which every caller runs on failure) removes the wrong bytes from the final key.
-            throw new RepositoryWriteFailedException($"{Location} holds {properties.Value.ContentLength} bytes after the upload, expected {sizeBytes}.", Location);
+            throw new RepositoryWriteFailedException($"{Location} holds {length} bytes after the upload, expected {sizeBytes}.", Location);
         }
 
         _finished = true;
@@ -175,6 +175,26 @@ public sealed class AzureArtifactUpload : IArtifactUpload
     }
 
     private string Location => _repository.GetObjectLocation(_key);
+
+    /// <summary>
+    /// The committed blob's length; null when the credentials may write but not read (a write-only SAS,
+    /// a backup-only role): then the service's own Content-MD5 check of every block is the proof.
+    /// </summary>
+    private async Task<long?> CommittedLengthAsync(BlockBlobClient blob, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await blob.GetPropertiesAsync(new BlobRequestConditions { IfMatch = _committed }, cancellationToken).ConfigureAwait(false)).Value.ContentLength;
+        }
+        catch (RequestFailedException ex) when (AzureErrors.IsPermissionMismatch(ex))
+        {
+            return null;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw _repository.Translate(ex, _key, writing: false);
+        }
+    }
 
     /// <summary>A read-only stream over the bytes, without copying a buffer that may be a whole block.</summary>
     private static MemoryStream AsStream(ReadOnlyMemory<byte> content)

@@ -58,8 +58,13 @@ public sealed partial record AzureBlobLocation
         var pathStart = location.IndexOf('/', schemeEnd);
         var authority = pathStart < 0 ? location[schemeEnd..] : location[schemeEnd..pathStart];
         var path = pathStart < 0 ? string.Empty : location[(pathStart + 1)..];
-        // Shown without whatever follows a '?' or '#': that part may be a SAS token.
+        // Shown without whatever follows a '?' or '#' (it may be a SAS token), nor a user:password@.
         var shown = location[..(location.IndexOfAny(['?', '#']) is var cut and >= 0 ? cut : location.Length)];
+        if (authority.LastIndexOf('@') is var at and >= 0)
+        {
+            shown = location[..schemeEnd] + shown[(schemeEnd + at + 1)..];
+        }
+
         if (location.Contains('?', StringComparison.Ordinal) || location.Contains('#', StringComparison.Ordinal))
         {
             throw new InvalidRepositoryException($"The repository URL {shown} carries a query string. Put a SAS token in AZURE_STORAGE_SAS_TOKEN, never in the location (it would show up in listings and logs).", shown);

@@ -50,6 +50,8 @@ internal static class AzureErrors
             case RequestFailedException request when request.ErrorCode == "BlobArchived":
                 return new RepositoryReadFailedException(
                     $"{objectLocation} is in the Archive tier and cannot be read until it is rehydrated (e.g. az storage blob set-tier --tier Cool), which takes hours.", objectLocation, ex);
+            case RequestFailedException { ErrorCode: "ConditionNotMet" } when !writing:
+                return new RepositoryReadFailedException($"{objectLocation} was replaced while it was being read: read it again.", objectLocation, ex);
             case RequestFailedException request when request.ErrorCode == "BlobNotFound" || IsNotFound(request):
                 return new RepositoryReadFailedException($"{objectLocation} does not exist.", objectLocation, ex);
             case global::Azure.Identity.AuthenticationFailedException or CredentialUnavailableException:

@@ -136,6 +136,7 @@ public sealed class AzureRepository : IBackupRepository
                 return resumed.Value.Content;
             },
             NetworkFailure.IsNetworkFailure,
+            ex => Translate(ex, key, writing: false),
             GetObjectLocation(key));
     }
 

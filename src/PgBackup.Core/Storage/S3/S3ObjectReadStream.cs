@@ -25,6 +25,7 @@ internal static class S3ObjectReadStream
                 return resumed.ResponseStream;
             },
             S3Errors.IsNetworkFailure,
+            ex => repository.Translate(ex, key, writing: false),
             repository.GetObjectLocation(key));
     }
 }
