@@ -1,4 +1,4 @@
-# PgBackup keeps PgBackup.Core and its dependencies (Npgsql, AWSSDK, …) in its own AssemblyLoadContext
+# PgBackup keeps PgBackup.Core and its dependencies (Npgsql, AWSSDK, Azure SDK, …) in its own AssemblyLoadContext
 # (src/PgBackup/Loading), so a session where another module already loaded other versions still works.
 
 BeforeAll {
@@ -16,6 +16,7 @@ Describe 'Dependency isolation' {
         $dependencies | Should -Contain 'PgBackup.Core.dll'
         $dependencies | Should -Contain 'Npgsql.dll'
         $dependencies | Should -Contain 'AWSSDK.Core.dll'
+        foreach ($azure in 'Azure.Core.dll', 'Azure.Storage.Blobs.dll', 'Azure.Storage.Common.dll', 'Azure.Identity.dll') { $dependencies | Should -Contain $azure }
         (Import-PowerShellDataFile $script:ModulePath).RootModule | Should -Be 'PgBackup.dll'
     }
 

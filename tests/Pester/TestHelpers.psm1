@@ -39,6 +39,22 @@ function Stop-TestS3rver {
     if ($Server) { $Server.Dispose() }
 }
 
+function Start-TestAzurite {
+    # Throwaway Azurite (blob service, telemetry off) with its container; its account and key go where
+    # PgBackup's documented chain finds them (never on a command line). Stop-TestAzurite disposes it and removes them.
+    Import-TestSupport
+    $server = [PgBackup.TestSupport.AzuriteServer]::Start()
+    $env:AZURE_STORAGE_ACCOUNT = [PgBackup.TestSupport.AzuriteServer]::AccountName
+    $env:AZURE_STORAGE_KEY = $server.AccountKey
+    $server
+}
+
+function Stop-TestAzurite {
+    param($Server)
+    Remove-Item Env:AZURE_STORAGE_ACCOUNT, Env:AZURE_STORAGE_KEY, Env:AZURE_STORAGE_CONNECTION_STRING, Env:AZURE_STORAGE_SAS_TOKEN -ErrorAction SilentlyContinue
+    if ($Server) { $Server.Dispose() }
+}
+
 function New-TestFolder {
     param([string] $Prefix = 'pgbackup-pester')
     $path = Join-Path ([IO.Path]::GetTempPath()) "$Prefix-$([guid]::NewGuid().ToString('N').Substring(0, 12))"
