@@ -6,7 +6,7 @@
     Tasks (run one or several, in order):
 
       Build   Compiles the solution (Release) and stages the importable module under out/PgBackup/.
-      Test    Build, then every test: xunit (unit, real PostgreSQL, real s3rver, hosted module)
+      Test    Build, then every test: xunit (unit, real PostgreSQL, real s3rver and Azurite, hosted module)
               and Pester (the built module in pwsh). Ends with one line "N passed, N failed" and
               exits non-zero when anything failed.
       Demo    Build, then start a throwaway PostgreSQL, load the bundled Northwind sample, back it
@@ -18,7 +18,7 @@
               database of -SizeMB megabytes (tests/benchmark/Invoke-Benchmark.ps1); prints ratios.
       Clean   Removes out/ and every bin/ and obj/ folder.
 
-    Needs only the .NET SDK plus the PostgreSQL server and client tools (and Node.js for the S3 tests);
+    Needs only the .NET SDK plus the PostgreSQL server and client tools (and Node.js for the S3 and Azure tests);
     PowerShell itself comes from the repository's dotnet tool manifest:
 
       dotnet tool restore && dotnet pwsh ./build.ps1 Demo
@@ -90,11 +90,11 @@ function Get-PesterModulePath {
 }
 
 function Initialize-NodePackages {
-    # s3rver (the S3 API the tests talk to) is an npm package pinned in package-lock.json.
+    # s3rver and Azurite (the S3 and Azure Blob APIs the tests talk to) are npm packages pinned in package-lock.json.
     if (-not (Test-Path (Join-Path $Root 'package.json'))) { return }
     if (Test-Path (Join-Path $Root 'node_modules/.package-lock.json')) { return }
     if (-not (Get-Command npm -ErrorAction SilentlyContinue)) {
-        Write-Warning 'npm is not installed: S3 tests will fail. Install Node.js 20+.'
+        Write-Warning 'npm is not installed: S3 and Azure tests will fail. Install Node.js 20+.'
         return
     }
     Push-Location $Root

@@ -190,7 +190,7 @@ public sealed class AzureBackupTests(PostgresFixture postgres, AzureFixture azur
         Assert.Contains(proxy.RequestsOf(AzureOperation.PutBlock), b => b.PartNumber == 2 && b.Outcome == "body truncated" && b.Status == 201);
         Assert.Single(proxy.RequestsOf(AzureOperation.PutBlockList));
         Assert.Single(proxy.RequestsOf(AzureOperation.DeleteBlob));
-        await SingleFailedManifestAsync(repository, prefix);
+        await UploadTestSteps.SingleFailedManifestAsync(azure, repository, prefix);
     }
 
     [Fact]
@@ -199,9 +199,7 @@ public sealed class AzureBackupTests(PostgresFixture postgres, AzureFixture azur
         var database = await StoreTestDatabases.LargeAsync(postgres.Cluster);
         await using var held = await StartBackupWithBlocksHeldAsync("dumpfail", database, CancellationToken.None);
         // The first block is on the wire while pg_dump is still dumping (streaming, no temp file): kill its session now.
-        var terminated = await postgres.Cluster.PsqlAsync("postgres",
-            $"SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = {PostgresCluster.QuoteLiteral(database)} AND query LIKE 'COPY %' AND pid <> pg_backend_pid();");
-        Assert.Equal("1", terminated.Trim());
+        await UploadTestSteps.TerminateDumpAsync(postgres.Cluster, database);
         held.Hold.Release();
 
         var error = await Assert.ThrowsAsync<PgDumpFailedException>(() => held.Running);
@@ -210,7 +208,7 @@ public sealed class AzureBackupTests(PostgresFixture postgres, AzureFixture azur
         Assert.DoesNotContain(held.Proxy.RequestsOf(AzureOperation.PutBlob), r => !r.Key.EndsWith(BackupNaming.ManifestSuffix, StringComparison.Ordinal));
 
         // No artifact (its staged blocks are no blob); only the Failed attempt's manifest, which points at nothing.
-        var failed = await SingleFailedManifestAsync(held.Repository, held.Prefix);
+        var failed = await UploadTestSteps.SingleFailedManifestAsync(azure, held.Repository, held.Prefix);
         Assert.Null(failed.Sha256);
         Assert.Null(failed.Location);
     }
@@ -239,35 +237,10 @@ public sealed class AzureBackupTests(PostgresFixture postgres, AzureFixture azur
         var hold = proxy.Hold(AzureOperation.PutBlock);
         var repository = azure.Repository(prefix, proxy.ServiceEndpoint, new AzureRepositoryOptions { BlockSizeBytes = 4 * MiB, MaxBlocksInFlight = 2 });
         await using var upload = (AzureArtifactUpload)await repository.BeginArtifactAsync("2024/01/02/bounded.bin", new ArtifactMetadata("bounded", DateTime.UtcNow, "manual", ToolInfo.Version), expectedSizeBytes: null, CancellationToken.None);
-        var chunk = new byte[MiB];
-        Random.Shared.NextBytes(chunk);
-        long accepted = 0;
-        var writer = Task.Run(async () =>
-        {
-            for (var i = 0; i < 40; i++)
-            {
-                await upload.Content.WriteAsync(chunk);
-                Interlocked.Add(ref accepted, chunk.Length);
-            }
-        });
 
-        await hold.WaitForHeldAsync(2, Patience);
-        // Give the writer every chance to run ahead; it must stay blocked (this waits, it does not assert time).
-        await Task.WhenAny(writer, Task.Delay(TimeSpan.FromSeconds(2)));
-        Assert.False(writer.IsCompleted, "the writer ran ahead of the uploads");
-        Assert.True(Interlocked.Read(ref accepted) <= 3 * 4 * MiB, $"{Interlocked.Read(ref accepted)} bytes buffered with 2 blocks in flight");
-        Assert.Equal(2, hold.HeldCount);
+        var (sha256, length) = await UploadTestSteps.AssertWriterIsHeldBackAsync(upload.Content, hold, 4 * MiB);
 
-        hold.Release();
-        await writer;
-        using var expected = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        for (var i = 0; i < 40; i++)
-        {
-            expected.AppendData(chunk);
-        }
-
-        var sha256 = Convert.ToHexString(expected.GetHashAndReset()).ToLowerInvariant();
-        await upload.CommitAsync(sha256, sizeBytes: 40 * chunk.Length, CancellationToken.None);
+        await upload.CommitAsync(sha256, length, CancellationToken.None);
         Assert.True(upload.BuffersAllocated <= 3, $"{upload.BuffersAllocated} block buffers allocated");
         Assert.Equal(10, proxy.RequestsOf(AzureOperation.PutBlock).Count);
         Assert.Equal(sha256, azure.StoredSha256($"{prefix}/2024/01/02/bounded.bin"));
@@ -327,16 +300,6 @@ public sealed class AzureBackupTests(PostgresFixture postgres, AzureFixture azur
         await hold.WaitForHeldAsync(1, Patience);
         Assert.False(running.IsCompleted);
         return new HeldBackup(prefix, proxy, hold, repository, running);
-    }
-
-    /// <summary>The prefix holds exactly one blob, a Failed manifest.</summary>
-    private async Task<BackupInfo> SingleFailedManifestAsync(IBackupRepository repository, string prefix)
-    {
-        var manifestKey = Assert.Single(await azure.ListKeysAsync(prefix));
-        Assert.EndsWith(BackupNaming.ManifestSuffix, manifestKey, StringComparison.Ordinal);
-        var failed = await new BackupCatalog(repository).ReadAsync(manifestKey[(prefix.Length + 1)..], CancellationToken.None);
-        Assert.Equal(BackupStatus.Failed, failed.Status);
-        return failed;
     }
 
     private sealed record HeldBackup(string Prefix, AzureFaultProxy Proxy, RequestHold<AzureOperation> Hold, AzureRepository Repository, Task<BackupInfo> Running) : IAsyncDisposable

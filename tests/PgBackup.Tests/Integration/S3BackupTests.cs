@@ -155,7 +155,7 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         Assert.Contains(proxy.RequestsOf(S3Operation.UploadPart), p => p.PartNumber == 2 && p.Outcome == "body truncated" && p.Status == 200);
         Assert.Single(proxy.RequestsOf(S3Operation.CompleteMultipartUpload));
         Assert.Single(proxy.RequestsOf(S3Operation.DeleteObject));
-        await SingleFailedManifestAsync(repository, prefix);
+        await UploadTestSteps.SingleFailedManifestAsync(s3, repository, prefix);
     }
 
     [Fact]
@@ -164,9 +164,7 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         var database = await StoreTestDatabases.LargeAsync(postgres.Cluster);
         await using var held = await StartBackupWithPartsHeldAsync("dumpfail", database, CancellationToken.None);
         // The first part is on the wire while pg_dump is still dumping (streaming, no temp file): kill its session now.
-        var terminated = await postgres.Cluster.PsqlAsync("postgres",
-            $"SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = {PostgresCluster.QuoteLiteral(database)} AND query LIKE 'COPY %' AND pid <> pg_backend_pid();");
-        Assert.Equal("1", terminated.Trim());
+        await UploadTestSteps.TerminateDumpAsync(postgres.Cluster, database);
         held.Hold.Release();
 
         var error = await Assert.ThrowsAsync<PgDumpFailedException>(() => held.Running);
@@ -177,7 +175,7 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         Assert.Empty(held.Proxy.RequestsOf(S3Operation.CompleteMultipartUpload));
 
         // No artifact; only the Failed attempt's manifest (so success rates stay measurable), which points at nothing.
-        var failed = await SingleFailedManifestAsync(held.Repository, held.Prefix);
+        var failed = await UploadTestSteps.SingleFailedManifestAsync(s3, held.Repository, held.Prefix);
         Assert.Null(failed.Sha256);
         Assert.Null(failed.Location);
     }
@@ -205,38 +203,14 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         var hold = proxy.Hold(S3Operation.UploadPart);
         using var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions { PartSizeBytes = FiveMiB, MaxPartsInFlight = 2 });
         var upload = (S3ArtifactUpload)await repository.BeginArtifactAsync("2024/01/02/bounded.bin", new Storage.ArtifactMetadata("bounded", DateTime.UtcNow, "manual", ToolInfo.Version), expectedSizeBytes: null, CancellationToken.None);
-        var chunk = new byte[1024 * 1024];
-        Random.Shared.NextBytes(chunk);
-        long accepted = 0;
-        var writer = Task.Run(async () =>
-        {
-            for (var i = 0; i < 40; i++)
-            {
-                await upload.Content.WriteAsync(chunk);
-                Interlocked.Add(ref accepted, chunk.Length);
-            }
-        });
 
-        await hold.WaitForHeldAsync(2, Patience);
-        // Give the writer every chance to run ahead; it must stay blocked (this waits, it does not assert time).
-        await Task.WhenAny(writer, Task.Delay(TimeSpan.FromSeconds(2)));
-        Assert.False(writer.IsCompleted, "the writer ran ahead of the uploads");
-        Assert.True(Interlocked.Read(ref accepted) <= 3 * FiveMiB, $"{Interlocked.Read(ref accepted)} bytes buffered with 2 parts in flight");
-        Assert.Equal(2, hold.HeldCount);
+        var (expectedSha256, length) = await UploadTestSteps.AssertWriterIsHeldBackAsync(upload.Content, hold, FiveMiB);
 
-        hold.Release();
-        await writer;
-        await upload.CommitAsync(sha256: "unused-in-multipart", sizeBytes: 40 * chunk.Length, CancellationToken.None);
+        await upload.CommitAsync(sha256: "unused-in-multipart", sizeBytes: length, CancellationToken.None);
         Assert.True(upload.BuffersAllocated <= 3, $"{upload.BuffersAllocated} part buffers allocated");
-        using var expected = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        for (var i = 0; i < 40; i++)
-        {
-            expected.AppendData(chunk);
-        }
-
         var (sha256, size) = await StoredObjects.DownloadAsync(repository, "2024/01/02/bounded.bin");
-        Assert.Equal(Convert.ToHexString(expected.GetHashAndReset()).ToLowerInvariant(), sha256);
-        Assert.Equal(40L * chunk.Length, size);
+        Assert.Equal(expectedSha256, sha256);
+        Assert.Equal(length, size);
     }
 
     [Fact]
@@ -270,16 +244,6 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         await hold.WaitForHeldAsync(1, Patience);
         Assert.False(running.IsCompleted);
         return new HeldBackup(prefix, proxy, hold, repository, running);
-    }
-
-    /// <summary>The prefix holds exactly one object, a Failed manifest.</summary>
-    private async Task<BackupInfo> SingleFailedManifestAsync(S3Repository repository, string prefix)
-    {
-        var manifestKey = Assert.Single(await s3.ListKeysAsync(prefix));
-        Assert.EndsWith(BackupNaming.ManifestSuffix, manifestKey, StringComparison.Ordinal);
-        var failed = await new BackupCatalog(repository).ReadAsync(manifestKey[(prefix.Length + 1)..], CancellationToken.None);
-        Assert.Equal(BackupStatus.Failed, failed.Status);
-        return failed;
     }
 
     private sealed record HeldBackup(string Prefix, S3FaultProxy Proxy, RequestHold<S3Operation> Hold, S3Repository Repository, Task<BackupInfo> Running) : IAsyncDisposable

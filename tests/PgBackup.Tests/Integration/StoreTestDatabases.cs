@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using PgBackup.Backup;
+using PgBackup.Catalog;
 using PgBackup.Storage;
 using PgBackup.TestSupport;
 
@@ -105,5 +106,65 @@ internal static class StoreTestDatabases
         {
             Gate.Release();
         }
+    }
+}
+
+/// <summary>Steps the upload tests of every object store share (S3 multipart, Azure staged blocks).</summary>
+internal static class UploadTestSteps
+{
+    /// <summary>Kills the session of the pg_dump that is dumping <paramref name="database"/> (in the middle of its COPY).</summary>
+    public static async Task TerminateDumpAsync(PostgresCluster cluster, string database)
+    {
+        var terminated = await cluster.PsqlAsync("postgres",
+            $"SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = {PostgresCluster.QuoteLiteral(database)} AND query LIKE 'COPY %' AND pid <> pg_backend_pid();");
+        Assert.Equal("1", terminated.Trim());
+    }
+
+    /// <summary>
+    /// Writes 40 MiB into <paramref name="content"/> while the proxy holds the part uploads: the writer must
+    /// stay blocked once (2 in flight + 1) parts of <paramref name="partSize"/> are buffered. Releases the
+    /// hold, waits for the writer and returns the SHA-256 and length of what was written.
+    /// </summary>
+    public static async Task<(string Sha256, long Size)> AssertWriterIsHeldBackAsync<TOperation>(Stream content, RequestHold<TOperation> hold, long partSize)
+        where TOperation : struct, Enum
+    {
+        var chunk = new byte[1024 * 1024];
+        Random.Shared.NextBytes(chunk);
+        long accepted = 0;
+        var writer = Task.Run(async () =>
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                await content.WriteAsync(chunk);
+                Interlocked.Add(ref accepted, chunk.Length);
+            }
+        });
+
+        await hold.WaitForHeldAsync(2, TimeSpan.FromSeconds(60));
+        // Give the writer every chance to run ahead; it must stay blocked (this waits, it does not assert time).
+        await Task.WhenAny(writer, Task.Delay(TimeSpan.FromSeconds(2)));
+        Assert.False(writer.IsCompleted, "the writer ran ahead of the uploads");
+        Assert.True(Interlocked.Read(ref accepted) <= 3 * partSize, $"{Interlocked.Read(ref accepted)} bytes buffered with 2 parts in flight");
+        Assert.Equal(2, hold.HeldCount);
+
+        hold.Release();
+        await writer;
+        using var expected = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        for (var i = 0; i < 40; i++)
+        {
+            expected.AppendData(chunk);
+        }
+
+        return (Convert.ToHexString(expected.GetHashAndReset()).ToLowerInvariant(), 40L * chunk.Length);
+    }
+
+    /// <summary>The prefix holds exactly one object, a Failed manifest; returns it.</summary>
+    public static async Task<BackupInfo> SingleFailedManifestAsync(IStoreUnderTest store, IBackupRepository repository, string prefix)
+    {
+        var manifestKey = Assert.Single(await store.ListKeysAsync(prefix));
+        Assert.EndsWith(BackupNaming.ManifestSuffix, manifestKey, StringComparison.Ordinal);
+        var failed = await new BackupCatalog(repository).ReadAsync(manifestKey[(prefix.Length + 1)..], CancellationToken.None);
+        Assert.Equal(BackupStatus.Failed, failed.Status);
+        return failed;
     }
 }
