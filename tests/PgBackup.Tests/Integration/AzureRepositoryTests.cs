@@ -135,6 +135,22 @@ public sealed class AzureRepositoryTests(PostgresFixture postgres, AzureFixture 
     }
 
     [Fact]
+    public async Task An_identity_that_cannot_get_a_token_is_RepositoryAccessDenied_naming_every_credential_source()
+    {
+        // No request leaves the process: the token is asked for before anything is sent.
+        var repository = RepositoryFactory.Open(
+            $"https://127.0.0.1:{TestEnvironment.GetFreeTcpPort()}/{AzuriteServer.AccountName}/{azure.Container}/x",
+            azureOptions: new AzureRepositoryOptions { Environment = AzureFixture.Variables([]), TokenCredential = new UnavailableCredential() });
+
+        var error = await Assert.ThrowsAsync<RepositoryAccessDeniedException>(() => new BackupCatalog(repository).ListAsync(new CatalogQuery(), CancellationToken.None));
+
+        Assert.Equal("RepositoryAccessDenied", error.ErrorId);
+        Assert.Contains("AZURE_STORAGE_CONNECTION_STRING", error.Message, StringComparison.Ordinal);
+        Assert.Contains("managed identity", error.Message, StringComparison.Ordinal);
+        Assert.Contains("no identity here", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Exists_read_and_delete_work_on_blobs_under_the_prefix_only()
     {
         var prefix = StoredObjects.UniquePrefix("objects");
@@ -195,5 +211,14 @@ public sealed class AzureRepositoryTests(PostgresFixture postgres, AzureFixture 
 
         Assert.Contains("replaced while it was being read", error.Message, StringComparison.Ordinal);
         Assert.Contains(proxy.RequestsOf(AzureOperation.GetBlob), g => g.Status == 412);
+    }
+
+    private sealed class UnavailableCredential : global::Azure.Core.TokenCredential
+    {
+        public override global::Azure.Core.AccessToken GetToken(global::Azure.Core.TokenRequestContext requestContext, CancellationToken cancellationToken)
+            => throw new global::Azure.Identity.CredentialUnavailableException("no identity here");
+
+        public override ValueTask<global::Azure.Core.AccessToken> GetTokenAsync(global::Azure.Core.TokenRequestContext requestContext, CancellationToken cancellationToken)
+            => throw new global::Azure.Identity.CredentialUnavailableException("no identity here");
     }
 }

@@ -180,7 +180,7 @@ public sealed class AzureOptionsTests
         Assert.Equal(AzureCredentialSource.AccountKey, named.Source);
         // Another account's key and SAS are never offered to this one: Entra ID is tried instead.
         Assert.Equal(AzureCredentialSource.DefaultAzureCredential, foreign.Source);
-        Assert.IsType<FakeTokenCredential>(foreign.Token);
+        Assert.IsType<FakeTokenCredential>(Assert.IsType<CachedTokenCredential>(foreign.Token).Inner);
     }
 
     [Fact]
@@ -197,8 +197,8 @@ public sealed class AzureOptionsTests
             ("SYSTEM_ACCESSTOKEN", "pipeline-token")));
 
         Assert.Equal(AzureCredentialSource.DefaultAzureCredential, plain.Source);
-        Assert.IsType<DefaultAzureCredential>(plain.Token);
-        Assert.IsType<ChainedTokenCredential>(pipelines.Token);
+        Assert.IsType<DefaultAzureCredential>(Assert.IsType<CachedTokenCredential>(plain.Token).Inner);
+        Assert.IsType<ChainedTokenCredential>(Assert.IsType<CachedTokenCredential>(pipelines.Token).Inner);
         Assert.Empty(plain.Secrets);
     }
 
@@ -303,12 +303,40 @@ public sealed class AzureOptionsTests
         Assert.True(Convert.FromBase64String(last).Length <= 64);
     }
 
+    [Fact]
+    public async Task Entra_id_tokens_are_fetched_once_and_renewed_only_near_expiry()
+    {
+        var inner = new CountingTokenCredential(TimeSpan.FromHours(1));
+        using var cached = new CachedTokenCredential(inner);
+        var storage = new TokenRequestContext(["https://storage.azure.com/.default"]);
+
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.Equal("token-1", (await cached.GetTokenAsync(storage, CancellationToken.None)).Token);
+        }
+
+        Assert.Equal(1, inner.Calls);
+        using var expiring = new CachedTokenCredential(new CountingTokenCredential(TimeSpan.FromMinutes(2)));
+        await expiring.GetTokenAsync(storage, CancellationToken.None);
+        Assert.Equal("token-2", (await expiring.GetTokenAsync(storage, CancellationToken.None)).Token);
+    }
+
     private static AzureBlobLocation Resolved(string url) => AzureBlobLocation.Parse(url);
 
     private static Func<string, string?> Env(params (string Name, string Value)[] variables)
     {
         var map = variables.ToDictionary(v => v.Name, v => v.Value, StringComparer.Ordinal);
         return name => map.GetValueOrDefault(name);
+    }
+
+    private sealed class CountingTokenCredential(TimeSpan lifetime) : TokenCredential
+    {
+        public int Calls { get; private set; }
+
+        public override AccessToken GetToken(TokenRequestContext requestContext, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public override ValueTask<AccessToken> GetTokenAsync(TokenRequestContext requestContext, CancellationToken cancellationToken)
+            => ValueTask.FromResult(new AccessToken($"token-{++Calls}", DateTimeOffset.UtcNow + lifetime));
     }
 
     private sealed class FakeTokenCredential : TokenCredential

@@ -116,7 +116,7 @@ public static class AzureConnectionResolver
     }
 
     /// <param name="location">A location whose account is known (<see cref="ResolveAccount"/>).</param>
-    /// <param name="defaultCredential">Builds the Entra ID credential (tests pass their own; no network is touched until a token is needed).</param>
+    /// <param name="defaultCredential">Builds the Entra ID credential (hosts and tests may pass their own; no network is touched until a token is needed). Its tokens are cached.</param>
     public static AzureConnection Resolve(AzureBlobLocation location, Func<string, string?> environment, Func<TokenCredential>? defaultCredential = null)
     {
         var serviceUri = location.ServiceUri ?? throw new ArgumentException("The location's account is not resolved.", nameof(location));
@@ -154,7 +154,8 @@ public static class AzureConnectionResolver
                 location.ToString());
         }
 
-        return new AzureConnection(serviceUri, account, AzureCredentialSource.DefaultAzureCredential, null, null, (defaultCredential ?? (() => EntraIdCredential(environment)))(), []);
+        var token = (defaultCredential ?? (() => EntraIdCredential(environment)))();
+        return new AzureConnection(serviceUri, account, AzureCredentialSource.DefaultAzureCredential, null, null, new CachedTokenCredential(token), []);
     }
 
     /// <summary>The variables that hold storage or identity secrets: a child process (pg_dump …) never inherits them.</summary>

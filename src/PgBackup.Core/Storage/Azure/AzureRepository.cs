@@ -53,7 +53,7 @@ public sealed class AzureRepository : IBackupRepository
         // A URL names its endpoint; an az:// location does not, so the account endpoint is remembered with every backup.
         Endpoint = location.ServiceUri is null ? Azure.ServiceUri!.ToString().TrimEnd('/') : null;
         // Credentials are looked up on first use: a missing one is then an error of the operation, as on S3.
-        _connection = new Lazy<AzureConnection>(() => AzureConnectionResolver.Resolve(Azure, environment));
+        _connection = new Lazy<AzureConnection>(() => AzureConnectionResolver.Resolve(Azure, environment, options.TokenCredential is { } token ? () => token : null));
         _container = new Lazy<BlobContainerClient>(() => CreateClient(
             ContainerUri,
             (uri, key, o) => new BlobContainerClient(uri, key, o),

@@ -1,3 +1,4 @@
+using Azure.Core;
 using PgBackup.Errors;
 
 namespace PgBackup.Storage.Azure;
@@ -31,6 +32,12 @@ public sealed record AzureRepositoryOptions
 
     /// <summary>Blobs per listing page; null = the service's maximum (5,000).</summary>
     public int? ListPageSize { get; init; }
+
+    /// <summary>
+    /// The Microsoft Entra ID credential used when the environment holds no key or SAS (a host embedding
+    /// PgBackup with its own identity, tests); null = Azure Pipelines workload identity, then DefaultAzureCredential.
+    /// </summary>
+    public TokenCredential? TokenCredential { get; init; }
 
     /// <summary>Where the AZURE_STORAGE_* variables are read; null = this process's environment (tests and hosts pass their own).</summary>
     public Func<string, string?>? Environment { get; init; }
