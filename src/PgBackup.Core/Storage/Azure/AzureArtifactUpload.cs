@@ -32,7 +32,7 @@ public sealed class AzureArtifactUpload : IArtifactUpload
     private readonly ParallelPartWriter<string> _blocks;
     private readonly IncrementalHash _md5 = IncrementalHash.CreateHash(HashAlgorithmName.MD5);
 
-    /// <summary>Unique to this upload, inside every block id: a committed block list with our ids is ours.</summary>
+    /// <summary>Unique to this upload, inside every block id: another writer's staged blocks under the same key never mix with ours.</summary>
     private readonly string _nonce = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
 
     private bool _finished;
