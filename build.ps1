@@ -7,7 +7,7 @@
 
       Build      Compiles the solution and stages the importable module under out/PgBackup/ (the manifest's
                  ModuleVersion filled in from <Version> in Directory.Build.props).
-      Test       Build, then every test: xunit (unit, real PostgreSQL, real s3rver, the hosted module) and Pester
+      Test       Build, then every test: xunit (unit, real PostgreSQL, real s3rver and Azurite, the hosted module) and Pester
                  (the built module in pwsh, and the package installed with Install-PSResource). Ends with one line
                  "N passed, N failed" and exits non-zero when anything failed.
       Demo       Build, then start a throwaway PostgreSQL, load the bundled Northwind sample, back it up into
@@ -22,7 +22,7 @@
                    Install-PSResource -Name PgBackup -Repository PgBackupLocal
       Clean      Removes out/ and every bin/ and obj/ folder.
 
-    Needs only the .NET SDK plus the PostgreSQL server and client tools (and Node.js for the S3 tests);
+    Needs only the .NET SDK plus the PostgreSQL server and client tools (and Node.js for the S3 and Azure tests);
     PowerShell itself comes from the repository's dotnet tool manifest:
 
       dotnet tool restore && dotnet pwsh ./build.ps1 Demo
@@ -115,11 +115,11 @@ function Get-PesterModulePath {
 }
 
 function Initialize-NodePackages {
-    # s3rver (the S3 API the tests talk to) is an npm package pinned in package-lock.json.
+    # s3rver and Azurite (the S3 and Azure Blob APIs the tests talk to) are npm packages pinned in package-lock.json.
     if (-not (Test-Path (Join-Path $Root 'package.json'))) { return }
     if (Test-Path (Join-Path $Root 'node_modules/.package-lock.json')) { return }
     if (-not (Get-Command npm -ErrorAction SilentlyContinue)) {
-        Write-Warning 'npm is not installed: S3 tests will fail. Install Node.js 20+.'
+        Write-Warning 'npm is not installed: S3 and Azure tests will fail. Install Node.js 20+.'
         return
     }
     Push-Location $Root

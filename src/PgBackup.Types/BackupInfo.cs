@@ -81,7 +81,10 @@ public sealed class BackupInfo
 
     public required string Repository { get; init; }
 
-    /// <summary>How the repository was reached (its location and, for S3, endpoint and region), so a piped object finds it again.</summary>
+    /// <summary>
+    /// How the repository was reached (its location and, for S3, endpoint and region; for an az:// location, the
+    /// account's blob endpoint), so a piped object finds it again.
+    /// </summary>
     public RepositoryDescriptor? RepositoryDescriptor { get; init; }
 
     public BackupStatus Status { get; init; }

@@ -15,10 +15,10 @@ public sealed class RepositoryDescriptor : IEquatable<RepositoryDescriptor>
         Settings = new Dictionary<string, string>(settings ?? new Dictionary<string, string>(), StringComparer.Ordinal);
     }
 
-    /// <summary>The repository as the user names it: a folder path, or a URI such as s3://bucket/prefix.</summary>
+    /// <summary>The repository as the user names it: a folder path, or a URI such as s3://bucket/prefix or az://container/prefix.</summary>
     public string Location { get; }
 
-    /// <summary>What the store needs besides the location to be reached again (for S3: endpoint, region).</summary>
+    /// <summary>What the store needs besides the location to be reached again (for S3: endpoint, region; for az://: endpoint, the account's).</summary>
     public IReadOnlyDictionary<string, string> Settings { get; }
 
     /// <summary>A setting, or null when the repository was reached without it.</summary>

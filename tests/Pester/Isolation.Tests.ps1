@@ -1,4 +1,4 @@
-# PgBackup keeps PgBackup.Core and its dependencies (Npgsql, AWSSDK, …) in its own AssemblyLoadContext
+# PgBackup keeps PgBackup.Core and its dependencies (Npgsql, AWSSDK, Azure SDK, …) in its own AssemblyLoadContext
 # (src/PgBackup/Loading), so a session where another module already loaded other versions still works. The output
 # types (PgBackup.Types.dll) live in the session's default context: one identity for cmdlets, views and scripts.
 
@@ -36,6 +36,7 @@ Describe 'Dependency isolation' {
         $dependencies | Should -Contain 'PgBackup.Core.dll'
         $dependencies | Should -Contain 'Npgsql.dll'
         $dependencies | Should -Contain 'AWSSDK.Core.dll'
+        foreach ($azure in 'Azure.Core.dll', 'Azure.Storage.Blobs.dll', 'Azure.Storage.Common.dll', 'Azure.Identity.dll') { $dependencies | Should -Contain $azure }
         $dependencies | Should -Not -Contain 'PgBackup.Types.dll'
         $dependencies | Should -Not -Contain 'PgBackup.dll'
         $manifest = Import-PowerShellDataFile $script:ModulePath

@@ -38,19 +38,32 @@ function Set-ProcessVariable {
     else { Set-Item "Env:$Name" -Value $Value }
 }
 
-function Invoke-WithEnvironment {
-    # Runs a script block with process environment variables set (a $null value unsets one), then puts back exactly
-    # what was there before. Returns the script block's output.
-    param([Parameter(Mandatory)] [hashtable] $Variables, [Parameter(Mandatory)] [scriptblock] $ScriptBlock)
+function Set-ProcessVariables {
+    # Sets process environment variables (a $null value unsets one); returns what was there before, for Restore-ProcessVariables.
+    param([Parameter(Mandatory)] [hashtable] $Variables)
     $saved = @{}
     foreach ($name in $Variables.Keys) {
         $saved[$name] = [Environment]::GetEnvironmentVariable($name)
         Set-ProcessVariable $name $Variables[$name]
     }
-    try { & $ScriptBlock }
-    finally {
-        foreach ($name in $saved.Keys) { Set-ProcessVariable $name $saved[$name] }
+    $saved
+}
+
+function Restore-ProcessVariables {
+    # Puts back exactly what Set-ProcessVariables found (a variable that was absent is removed again).
+    param([hashtable] $Saved)
+    if ($Saved) {
+        foreach ($entry in $Saved.GetEnumerator()) { Set-ProcessVariable $entry.Key $entry.Value }
     }
+}
+
+function Invoke-WithEnvironment {
+    # Runs a script block with process environment variables set (a $null value unsets one), then puts back exactly
+    # what was there before. Returns the script block's output.
+    param([Parameter(Mandatory)] [hashtable] $Variables, [Parameter(Mandatory)] [scriptblock] $ScriptBlock)
+    $saved = Set-ProcessVariables $Variables
+    try { & $ScriptBlock }
+    finally { Restore-ProcessVariables $saved }
 }
 
 $script:AwsKeysBeforeS3rver = $null
@@ -59,21 +72,17 @@ function Start-TestS3rver {
     # Throwaway s3rver with its bucket; its keys go where the AWS SDK default chain finds them
     # (never on a command line). Stop-TestS3rver disposes it and puts back the keys that were there before.
     Import-TestSupport
-    $script:AwsKeysBeforeS3rver = @{
-        AWS_ACCESS_KEY_ID     = $env:AWS_ACCESS_KEY_ID
-        AWS_SECRET_ACCESS_KEY = $env:AWS_SECRET_ACCESS_KEY
+    $script:AwsKeysBeforeS3rver = Set-ProcessVariables @{
+        AWS_ACCESS_KEY_ID     = [PgBackup.TestSupport.S3rverServer]::AccessKey
+        AWS_SECRET_ACCESS_KEY = [PgBackup.TestSupport.S3rverServer]::SecretKey
     }
-    $env:AWS_ACCESS_KEY_ID = [PgBackup.TestSupport.S3rverServer]::AccessKey
-    $env:AWS_SECRET_ACCESS_KEY = [PgBackup.TestSupport.S3rverServer]::SecretKey
     [PgBackup.TestSupport.S3rverServer]::Start()
 }
 
 function Stop-TestS3rver {
     param($Server)
-    if ($script:AwsKeysBeforeS3rver) {
-        foreach ($entry in $script:AwsKeysBeforeS3rver.GetEnumerator()) { Set-ProcessVariable $entry.Key $entry.Value }
-        $script:AwsKeysBeforeS3rver = $null
-    }
+    Restore-ProcessVariables $script:AwsKeysBeforeS3rver
+    $script:AwsKeysBeforeS3rver = $null
     if ($Server) { $Server.Dispose() }
 }
 
@@ -165,16 +174,24 @@ function New-TestBackupObjects {
 }
 
 function Write-TestBackupObjects {
-    # Writes New-TestBackupObjects output the way a commit does: the artifact first, then the manifest.
-    param([Parameter(Mandatory, ValueFromPipeline)] $Objects, [Parameter(Mandatory)] [string] $Repository, $S3Server)
+    # Writes New-TestBackupObjects output the way a commit does: the artifact first, then the manifest. The repository
+    # is a folder, an s3:// location of -S3Server's bucket, or a path-style URL of -AzureServer's account
+    # (<service endpoint>/<container>/<prefix>); objects go through that server's own API, never through the module.
+    param([Parameter(Mandatory, ValueFromPipeline)] $Objects, [Parameter(Mandatory)] [string] $Repository, $S3Server, $AzureServer)
     process {
         foreach ($entry in @(@($Objects.ArtifactKey, $Objects.ArtifactBytes), @($Objects.ManifestKey, $Objects.ManifestBytes))) {
             $key, $bytes = $entry
             if ($null -eq $bytes) { continue }
-            if ($S3Server) {
+            if ($Repository.StartsWith('s3://')) {
+                if (-not $S3Server) { throw "Writing to $Repository needs -S3Server." }
                 $prefix = $Repository -replace '^s3://[^/]+/?', ''
                 Write-TestS3Object -Server $S3Server -Key (($prefix, $key | Where-Object { $_ }) -join '/') -Bytes $bytes
             }
+            elseif ($AzureServer -and $Repository.StartsWith("$($AzureServer.ServiceEndpoint)/")) {
+                $container, $prefix = $Repository.Substring($AzureServer.ServiceEndpoint.Length + 1).Split('/', 2)
+                $AzureServer.PutBlob($container, (($prefix, $key | Where-Object { $_ }) -join '/'), $bytes)
+            }
+            elseif ($Repository -match '^[a-z0-9]+://') { throw "No test server given for $Repository." }
             else {
                 $path = Join-Path $Repository $key
                 $null = New-Item -ItemType Directory -Force -Path (Split-Path $path)
@@ -182,6 +199,30 @@ function Write-TestBackupObjects {
             }
         }
     }
+}
+
+$script:AzureVariablesBeforeAzurite = $null
+
+function Start-TestAzurite {
+    # Throwaway Azurite (blob service, telemetry off) with its container; its account and key go where PgBackup's
+    # documented chain finds them (never on a command line), and no other Azure secret of this process gets in their
+    # way. Stop-TestAzurite disposes it and puts back the variables that were there before.
+    Import-TestSupport
+    $server = [PgBackup.TestSupport.AzuriteServer]::Start()
+    $script:AzureVariablesBeforeAzurite = Set-ProcessVariables @{
+        AZURE_STORAGE_ACCOUNT           = [PgBackup.TestSupport.AzuriteServer]::AccountName
+        AZURE_STORAGE_KEY               = $server.AccountKey
+        AZURE_STORAGE_CONNECTION_STRING = $null
+        AZURE_STORAGE_SAS_TOKEN         = $null
+    }
+    $server
+}
+
+function Stop-TestAzurite {
+    param($Server)
+    Restore-ProcessVariables $script:AzureVariablesBeforeAzurite
+    $script:AzureVariablesBeforeAzurite = $null
+    if ($Server) { $Server.Dispose() }
 }
 
 function New-TestFolder {

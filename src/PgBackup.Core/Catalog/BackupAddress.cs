@@ -3,14 +3,14 @@ using System.Text.RegularExpressions;
 namespace PgBackup.Catalog;
 
 /// <summary>
-/// Splits a full manifest or artifact location (a file path or an s3:// URI) into the repository
+/// Splits a full manifest or artifact location (a file path, or a URI: s3://, az://, https://) into the repository
 /// it belongs to and its repository-relative manifest key, using the YYYY/MM/DD layout.
 /// </summary>
 internal static partial class BackupAddress
 {
     public static (string RepositoryLocation, string ManifestKey) Split(string location)
     {
-        var separator = location.StartsWith("s3://", StringComparison.OrdinalIgnoreCase) ? '/' : Path.DirectorySeparatorChar;
+        var separator = location.Contains("://", StringComparison.Ordinal) ? '/' : Path.DirectorySeparatorChar;
         var normalized = separator == '/' ? location : location.Replace('/', Path.DirectorySeparatorChar);
         var manifest = BackupNaming.IsManifestKey(normalized) ? normalized : normalized + BackupNaming.ManifestSuffix;
 

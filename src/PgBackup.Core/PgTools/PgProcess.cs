@@ -17,6 +17,10 @@ internal sealed class PgProcess : IAsyncDisposable
     private static readonly string[] ConnectionVariables =
         ["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE", "PGPASSFILE", "PGSSLMODE"];
 
+    // Repository secrets the PostgreSQL tools never need: a child (and whatever reads its /proc/<pid>/environ) never sees them.
+    private static readonly string[] StorageSecretVariables =
+        [.. Storage.Azure.AzureConnectionResolver.SecretVariables, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+
     private readonly Process _process;
     private readonly Task<string> _stderr;
     private bool _exited;
@@ -152,6 +156,15 @@ internal sealed class PgProcess : IAsyncDisposable
         return await stdout.ConfigureAwait(false);
     }
 
+    /// <summary>Drops the repositories' secrets (Azure, AWS) from a child's environment: the PostgreSQL tools never need them.</summary>
+    internal static void RemoveStorageSecrets(IDictionary<string, string?> environment)
+    {
+        foreach (var name in StorageSecretVariables)
+        {
+            environment.Remove(name);
+        }
+    }
+
     private static ProcessStartInfo CreateStartInfo(string path, IEnumerable<string> arguments)
     {
         var startInfo = new ProcessStartInfo(path)
@@ -163,6 +176,7 @@ internal sealed class PgProcess : IAsyncDisposable
             UseShellExecute = false,
             CreateNoWindow = true,
         };
+        RemoveStorageSecrets(startInfo.Environment);
         foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);

@@ -26,17 +26,18 @@ internal interface IArtifactUpload : IAsyncDisposable
 }
 
 /// <summary>
-/// Where backups live: a local folder or an S3 prefix. Keys are repository-relative and use '/'
+/// Where backups live: a local folder, an S3 prefix or an Azure Blob container prefix. Keys are repository-relative and use '/'
 /// (<c>YYYY/MM/DD/name.dump</c>), the same in every store.
 /// </summary>
 internal interface IBackupRepository
 {
-    /// <summary>The repository as the user names it: a full folder path or s3://bucket/prefix.</summary>
+    /// <summary>The repository as the user names it: a full folder path, s3://bucket/prefix, az://container/prefix or an Azure Blob URL.</summary>
     string Location { get; }
 
     /// <summary>
-    /// The location plus whatever else the store needs to be reached again (never credentials). Recorded on
-    /// every BackupInfo, and handed back to <see cref="RepositoryFactory.Open(RepositoryDescriptor, S3.S3RepositoryOptions?)"/>,
+    /// The location plus whatever else the store needs to be reached again (never credentials): for S3 the
+    /// endpoint and region, for an az:// location the account's blob endpoint. Recorded on every BackupInfo, and
+    /// handed back to <see cref="RepositoryFactory.Open(RepositoryDescriptor, S3.S3RepositoryOptions?, Azure.AzureRepositoryOptions?)"/>,
     /// so a piped object finds its repository again.
     /// </summary>
     RepositoryDescriptor Descriptor { get; }

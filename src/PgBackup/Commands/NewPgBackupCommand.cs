@@ -4,13 +4,14 @@ using PgBackup.Backup;
 using PgBackup.Connection;
 using PgBackup.Errors;
 using PgBackup.Storage;
+using PgBackup.Storage.Azure;
 using PgBackup.Storage.S3;
 using PgBackup.Verification;
 
 namespace PgBackup.Commands;
 
 /// <summary>
-/// <para type="synopsis">Backs up PostgreSQL databases into a repository (local folder or S3).</para>
+/// <para type="synopsis">Backs up PostgreSQL databases into a repository (local folder, S3 or Azure Blob Storage).</para>
 /// <para type="description">Streams pg_dump output through SHA-256 into the repository and writes the manifest last.
 /// Writes one PgBackup.BackupInfo per database as soon as it is committed.</para>
 /// </summary>
@@ -73,6 +74,22 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     [Parameter]
     [ValidateRange(5, 1024)]
     public int? S3PartSizeMB { get; set; }
+
+    /// <summary>Azure access tier of the backup artifacts (manifests stay Hot). Archive needs a rehydration before any test or restore.</summary>
+    [Parameter]
+    [ValidateSet("Hot", "Cool", "Cold", "Archive")]
+    public string AccessTier { get; set; } = AzureRepositoryOptions.DefaultAccessTier;
+
+    /// <summary>Azure block size; by default chosen from the database size so 50,000 blocks suffice.</summary>
+    [Parameter]
+    [ValidateRange(1, 1024)]
+    public int? AzureBlockSizeMB { get; set; }
+
+    private protected override AzureRepositoryOptions AzureOptions => base.AzureOptions with
+    {
+        AccessTier = AccessTier,
+        BlockSizeBytes = AzureBlockSizeMB * AzureBlockSizing.MiB,
+    };
 
     private protected override S3RepositoryOptions S3Options => base.S3Options with
     {

@@ -2,11 +2,12 @@ using System.Collections;
 using System.Management.Automation;
 using PgBackup.Catalog;
 using PgBackup.Storage;
+using PgBackup.Storage.Azure;
 using PgBackup.Storage.S3;
 
 namespace PgBackup.Commands;
 
-/// <summary>Helpers every PgBackup cmdlet shares, and the S3 connection parameters every cmdlet accepts.</summary>
+/// <summary>Helpers every PgBackup cmdlet shares, and the S3 connection parameters every cmdlet accepts (Azure needs none: URLs and AZURE_STORAGE_* say it all).</summary>
 public abstract class PgBackupCmdlet : AsyncPSCmdlet
 {
     /// <summary>S3-compatible endpoint URL; else $env:AWS_ENDPOINT_URL_S3, $env:AWS_ENDPOINT_URL, else AWS.</summary>
@@ -22,6 +23,9 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     /// <summary>Options for S3 repositories; cmdlets that write add their storage settings.</summary>
     private protected virtual S3RepositoryOptions S3Options => new() { Endpoint = S3Endpoint, Region = S3Region };
 
+    /// <summary>Options for Azure Blob repositories; cmdlets that write add their storage settings.</summary>
+    private protected virtual AzureRepositoryOptions AzureOptions => new();
+
     /// <summary>
     /// -Repository, else $env:PGBACKUP_REPOSITORY, else ./backups. Local paths are resolved against
     /// PowerShell's current location (not the process's), as users expect. Pipeline thread only.
@@ -31,7 +35,7 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
         location = string.IsNullOrWhiteSpace(location)
             ? System.Environment.GetEnvironmentVariable(RepositoryFactory.RepositoryVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : "./backups"
             : location;
-        return RepositoryFactory.Open(ResolveLocation(location), S3Options);
+        return RepositoryFactory.Open(ResolveLocation(location), S3Options, AzureOptions);
     }
 
     /// <summary>Makes a local path absolute (PowerShell's current location); leaves URIs alone. Pipeline thread only.</summary>
@@ -50,25 +54,26 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     /// </summary>
     private protected BackupReference Reference(BackupInfo? inputObject, string? path)
         => inputObject is not null
-            ? new BackupReference(inputObject, null, inputObject, S3Options)
-            : new BackupReference(null, ResolveLocation(path ?? throw new ArgumentNullException(nameof(path))), path, S3Options);
+            ? new BackupReference(inputObject, null, inputObject, S3Options, AzureOptions)
+            : new BackupReference(null, ResolveLocation(path ?? throw new ArgumentNullException(nameof(path))), path, S3Options, AzureOptions);
 
     /// <summary>Reads the backup at an already resolved manifest or artifact location (path or URI).</summary>
     private protected static async Task<(BackupInfo Backup, IBackupRepository Repository)> ReadBackupAtAsync(
-        string resolvedLocation, S3RepositoryOptions s3Options, CmdletPipeline pipeline, CancellationToken cancellationToken)
+        string resolvedLocation, S3RepositoryOptions s3Options, AzureRepositoryOptions azureOptions, CmdletPipeline pipeline, CancellationToken cancellationToken)
     {
         var (repositoryLocation, manifestKey) = BackupAddress.Split(resolvedLocation);
-        var repository = RepositoryFactory.Open(repositoryLocation, s3Options);
+        var repository = RepositoryFactory.Open(repositoryLocation, s3Options, azureOptions);
         var backup = await new BackupCatalog(repository, pipeline.Log).ReadAsync(manifestKey, cancellationToken).ConfigureAwait(false);
         return (backup, repository);
     }
 
     /// <summary>
     /// The repository a BackupInfo came from, reached as it was then (its descriptor) wherever this cmdlet's own
-    /// parameters leave that open: `Get-PgBackupInfo -S3Endpoint … | Restore-PgBackup` needs the endpoint only once.
+    /// parameters leave that open: `Get-PgBackupInfo -S3Endpoint … | Restore-PgBackup` needs the endpoint only once,
+    /// and a piped az:// backup finds its account without AZURE_STORAGE_ACCOUNT.
     /// </summary>
-    private protected static IBackupRepository OpenRepositoryOf(BackupInfo backup, S3RepositoryOptions s3Options)
-        => RepositoryFactory.Open(backup.RepositoryDescriptor ?? new RepositoryDescriptor(backup.Repository), s3Options);
+    private protected static IBackupRepository OpenRepositoryOf(BackupInfo backup, S3RepositoryOptions s3Options, AzureRepositoryOptions azureOptions)
+        => RepositoryFactory.Open(backup.RepositoryDescriptor ?? new RepositoryDescriptor(backup.Repository), s3Options, azureOptions);
 
     private protected static Dictionary<string, string> ToStringDictionary(Hashtable? table)
     {
@@ -90,11 +95,13 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     /// <param name="Backup">The piped BackupInfo, or null for a location to read.</param>
     /// <param name="Location">The resolved manifest or artifact location, or null for a piped backup.</param>
     /// <param name="Target">What errors about it name: the BackupInfo or the path as the user gave it.</param>
-    private protected sealed record BackupReference(BackupInfo? Backup, string? Location, object Target, S3RepositoryOptions S3Options)
+    /// <param name="S3Options">The S3 options of the cmdlet, read on the pipeline thread.</param>
+    /// <param name="AzureOptions">The Azure options of the cmdlet, read on the pipeline thread.</param>
+    private protected sealed record BackupReference(BackupInfo? Backup, string? Location, object Target, S3RepositoryOptions S3Options, AzureRepositoryOptions AzureOptions)
     {
         public async Task<(BackupInfo Backup, IBackupRepository Repository)> OpenAsync(CmdletPipeline pipeline, CancellationToken cancellationToken)
             => Backup is not null
-                ? (Backup, OpenRepositoryOf(Backup, S3Options))
-                : await ReadBackupAtAsync(Location!, S3Options, pipeline, cancellationToken).ConfigureAwait(false);
+                ? (Backup, OpenRepositoryOf(Backup, S3Options, AzureOptions))
+                : await ReadBackupAtAsync(Location!, S3Options, AzureOptions, pipeline, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -117,13 +117,14 @@ public sealed class RemovePgBackupExpiredCommand : PgBackupCmdlet
         // Per repository, all piped backups together: "keep the last 3" needs to see them all.
         var groups = _piped.GroupBy(backup => backup.Repository, StringComparer.Ordinal).Select(group => group.ToList()).ToList();
         var s3Options = S3Options;
+        var azureOptions = AzureOptions;
         RunAsync(async (pipeline, cancellationToken) =>
         {
             foreach (var group in groups)
             {
                 var request = new RetentionRequest
                 {
-                    Repository = OpenRepositoryOf(group[0], s3Options),
+                    Repository = OpenRepositoryOf(group[0], s3Options, azureOptions),
                     Policy = _policy!,
                     TimeZone = _timeZone!,
                     Backups = group,

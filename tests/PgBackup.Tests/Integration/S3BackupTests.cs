@@ -16,12 +16,12 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
     [Fact]
     public async Task Northwind_backup_to_s3_downloads_with_the_manifest_hash_and_restores_the_same_rows()
     {
-        var database = await S3TestDatabases.NorthwindAsync(postgres.Cluster);
-        var prefix = S3Fixture.UniquePrefix("northwind");
+        var database = await StoreTestDatabases.NorthwindAsync(postgres.Cluster);
+        var prefix = StoredObjects.UniquePrefix("northwind");
         await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
         using var repository = s3.Repository(prefix, proxy.Endpoint);
 
-        var backup = await new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository, BackupCompression.Gzip), CancellationToken.None);
+        var backup = await new BackupService().RunAsync(StoreTestDatabases.Request(postgres, database, repository, BackupCompression.Gzip), CancellationToken.None);
 
         Assert.Equal(BackupStatus.Succeeded, backup.Status);
         Assert.Equal($"s3://{s3.Bucket}/{prefix}", backup.Repository);
@@ -32,18 +32,18 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         Assert.Empty(proxy.RequestsOf(S3Operation.CreateMultipartUpload));
         Assert.Contains(proxy.RequestsOf(S3Operation.PutObject), r => r.Key == $"{prefix}/{backup.ArtifactKey}");
 
-        await S3TestDatabases.AssertDownloadRestoresSameRowsAsync(postgres.Cluster, repository, backup);
+        await StoreTestDatabases.AssertDownloadRestoresSameRowsAsync(postgres.Cluster, repository, backup);
     }
 
     [Fact]
     public async Task Objects_carry_metadata_storage_class_and_the_dated_key_layout()
     {
-        var database = await S3TestDatabases.NorthwindAsync(postgres.Cluster);
-        var prefix = S3Fixture.UniquePrefix("metadata") + "/nested";
+        var database = await StoreTestDatabases.NorthwindAsync(postgres.Cluster);
+        var prefix = StoredObjects.UniquePrefix("metadata") + "/nested";
         await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
         using var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions { StorageClass = "ONEZONE_IA", ServerSideEncryption = S3ServerSideEncryption.AES256 });
 
-        var backup = await new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), CancellationToken.None);
+        var backup = await new BackupService().RunAsync(StoreTestDatabases.Request(postgres, database, repository), CancellationToken.None);
 
         var started = backup.StartedAt;
         var expectedKey = $"{started:yyyy}/{started:MM}/{started:dd}/{backup.Id}.dump";
@@ -78,12 +78,12 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
     [Fact]
     public async Task A_dump_spanning_several_parts_round_trips_byte_for_byte_and_restores()
     {
-        var database = await S3TestDatabases.LargeAsync(postgres.Cluster);
-        var prefix = S3Fixture.UniquePrefix("multipart");
+        var database = await StoreTestDatabases.LargeAsync(postgres.Cluster);
+        var prefix = StoredObjects.UniquePrefix("multipart");
         await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
         using var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions { PartSizeBytes = FiveMiB, MaxPartsInFlight = 2, StorageClass = "STANDARD_IA" });
 
-        var backup = await new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), CancellationToken.None);
+        var backup = await new BackupService().RunAsync(StoreTestDatabases.Request(postgres, database, repository), CancellationToken.None);
 
         var parts = proxy.RequestsOf(S3Operation.UploadPart);
         Assert.True(parts.Count >= 3, $"expected 3+ parts, saw {parts.Count}");
@@ -104,23 +104,23 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         var manifestHead = await client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = s3.Bucket, Key = $"{prefix}/{backup.ManifestKey}" });
         Assert.Equal(backup.Sha256, S3ObjectMetadata.Get(manifestHead.Metadata, S3ObjectMetadata.Sha256));
 
-        await S3TestDatabases.AssertDownloadRestoresSameRowsAsync(postgres.Cluster, repository, backup);
+        await StoreTestDatabases.AssertDownloadRestoresSameRowsAsync(postgres.Cluster, repository, backup);
     }
 
     [Fact]
     public async Task Transient_500_503_and_resets_are_retried_and_the_stored_object_is_still_byte_identical()
     {
-        var database = await S3TestDatabases.LargeAsync(postgres.Cluster);
-        var prefix = S3Fixture.UniquePrefix("faults");
+        var database = await StoreTestDatabases.LargeAsync(postgres.Cluster);
+        var prefix = StoredObjects.UniquePrefix("faults");
         await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
-        proxy.InjectFault(S3Operation.UploadPart, S3Fault.InternalError, times: 2, partNumber: 1);
-        proxy.InjectFault(S3Operation.UploadPart, S3Fault.ServiceUnavailable, times: 1, partNumber: 2);
-        proxy.InjectFault(S3Operation.UploadPart, S3Fault.ResetConnection, times: 2, partNumber: 3);
-        proxy.InjectFault(S3Operation.CompleteMultipartUpload, S3Fault.ServiceUnavailable);
-        proxy.InjectFault(S3Operation.PutObject, S3Fault.ResetConnection);
+        proxy.InjectFault(S3Operation.UploadPart, ProxyFault.InternalError, times: 2, partNumber: 1);
+        proxy.InjectFault(S3Operation.UploadPart, ProxyFault.ServiceUnavailable, times: 1, partNumber: 2);
+        proxy.InjectFault(S3Operation.UploadPart, ProxyFault.ResetConnection, times: 2, partNumber: 3);
+        proxy.InjectFault(S3Operation.CompleteMultipartUpload, ProxyFault.ServiceUnavailable);
+        proxy.InjectFault(S3Operation.PutObject, ProxyFault.ResetConnection);
         using var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions { PartSizeBytes = FiveMiB });
 
-        var backup = await new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), CancellationToken.None);
+        var backup = await new BackupService().RunAsync(StoreTestDatabases.Request(postgres, database, repository), CancellationToken.None);
 
         Assert.Equal(BackupStatus.Succeeded, backup.Status);
         var outcomes = proxy.Requests.Select(r => (r.Operation, r.PartNumber, r.Outcome)).ToList();
@@ -131,7 +131,7 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         Assert.Contains((S3Operation.PutObject, (int?)null, "reset"), outcomes);
         Assert.All(new[] { 1, 2, 3 }, n => Assert.Contains((S3Operation.UploadPart, (int?)n, "forwarded"), outcomes));
 
-        var (sha256, size) = await S3Fixture.DownloadAsync(repository, backup.ArtifactKey!);
+        var (sha256, size) = await StoredObjects.DownloadAsync(repository, backup.ArtifactKey!);
         Assert.Equal(backup.Sha256, sha256);
         Assert.Equal(backup.SizeBytes, size);
         Assert.Equal(backup.Sha256, s3.StoredFileSha256($"{prefix}/{backup.ArtifactKey}"));
@@ -142,30 +142,28 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
     [Fact]
     public async Task A_server_that_answers_200_but_stores_other_bytes_fails_the_backup_and_keeps_no_artifact()
     {
-        var database = await S3TestDatabases.LargeAsync(postgres.Cluster);
-        var prefix = S3Fixture.UniquePrefix("shortpart");
+        var database = await StoreTestDatabases.LargeAsync(postgres.Cluster);
+        var prefix = StoredObjects.UniquePrefix("shortpart");
         await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
-        proxy.InjectFault(S3Operation.UploadPart, S3Fault.TruncateRequestBody, times: 1, partNumber: 2);
+        proxy.InjectFault(S3Operation.UploadPart, ProxyFault.TruncateRequestBody, times: 1, partNumber: 2);
         using var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions { PartSizeBytes = FiveMiB });
 
-        var error = await Assert.ThrowsAsync<RepositoryWriteFailedException>(() => new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), CancellationToken.None));
+        var error = await Assert.ThrowsAsync<RepositoryWriteFailedException>(() => new BackupService().RunAsync(StoreTestDatabases.Request(postgres, database, repository), CancellationToken.None));
 
         Assert.Equal("RepositoryWriteFailed", error.ErrorId);
         Assert.Contains(proxy.RequestsOf(S3Operation.UploadPart), p => p.PartNumber == 2 && p.Outcome == "body truncated" && p.Status == 200);
         Assert.Single(proxy.RequestsOf(S3Operation.CompleteMultipartUpload));
         Assert.Single(proxy.RequestsOf(S3Operation.DeleteObject));
-        await SingleFailedManifestAsync(repository, prefix);
+        await UploadTestSteps.SingleFailedManifestAsync(s3, repository, prefix);
     }
 
     [Fact]
     public async Task Pg_dump_failing_midway_aborts_the_multipart_upload_and_leaves_no_artifact()
     {
-        var database = await S3TestDatabases.LargeAsync(postgres.Cluster);
+        var database = await StoreTestDatabases.LargeAsync(postgres.Cluster);
         await using var held = await StartBackupWithPartsHeldAsync("dumpfail", database, CancellationToken.None);
         // The first part is on the wire while pg_dump is still dumping (streaming, no temp file): kill its session now.
-        var terminated = await postgres.Cluster.PsqlAsync("postgres",
-            $"SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = {PostgresCluster.QuoteLiteral(database)} AND query LIKE 'COPY %' AND pid <> pg_backend_pid();");
-        Assert.Equal("1", terminated.Trim());
+        await UploadTestSteps.TerminateDumpAsync(postgres.Cluster, database);
         held.Hold.Release();
 
         var error = await Assert.ThrowsAsync<PgDumpFailedException>(() => held.Running);
@@ -176,7 +174,7 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         Assert.Empty(held.Proxy.RequestsOf(S3Operation.CompleteMultipartUpload));
 
         // No artifact; only the Failed attempt's manifest (so success rates stay measurable), which points at nothing.
-        var failed = await SingleFailedManifestAsync(held.Repository, held.Prefix);
+        var failed = await UploadTestSteps.SingleFailedManifestAsync(s3, held.Repository, held.Prefix);
         Assert.Null(failed.Sha256);
         Assert.Null(failed.Location);
     }
@@ -184,7 +182,7 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
     [Fact]
     public async Task Cancellation_aborts_the_multipart_upload_and_leaves_nothing()
     {
-        var database = await S3TestDatabases.LargeAsync(postgres.Cluster);
+        var database = await StoreTestDatabases.LargeAsync(postgres.Cluster);
         using var cancellation = new CancellationTokenSource();
         await using var held = await StartBackupWithPartsHeldAsync("cancel", database, cancellation.Token);
         await cancellation.CancelAsync();
@@ -199,43 +197,19 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
     [Fact]
     public async Task The_writer_is_held_back_once_every_part_buffer_is_busy()
     {
-        var prefix = S3Fixture.UniquePrefix("bounded");
+        var prefix = StoredObjects.UniquePrefix("bounded");
         await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
         var hold = proxy.Hold(S3Operation.UploadPart);
         using var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions { PartSizeBytes = FiveMiB, MaxPartsInFlight = 2 });
         var upload = (S3ArtifactUpload)await repository.BeginArtifactAsync("2024/01/02/bounded.bin", new Storage.ArtifactMetadata("bounded", DateTime.UtcNow, "manual", ToolInfo.Version), expectedSizeBytes: null, CancellationToken.None);
-        var chunk = new byte[1024 * 1024];
-        Random.Shared.NextBytes(chunk);
-        long accepted = 0;
-        var writer = Task.Run(async () =>
-        {
-            for (var i = 0; i < 40; i++)
-            {
-                await upload.Content.WriteAsync(chunk);
-                Interlocked.Add(ref accepted, chunk.Length);
-            }
-        });
 
-        await hold.WaitForHeldAsync(2, Patience);
-        // Give the writer every chance to run ahead; it must stay blocked (this waits, it does not assert time).
-        await Task.WhenAny(writer, Task.Delay(TimeSpan.FromSeconds(2)));
-        Assert.False(writer.IsCompleted, "the writer ran ahead of the uploads");
-        Assert.True(Interlocked.Read(ref accepted) <= 3 * FiveMiB, $"{Interlocked.Read(ref accepted)} bytes buffered with 2 parts in flight");
-        Assert.Equal(2, hold.HeldCount);
+        var (expectedSha256, length) = await UploadTestSteps.AssertWriterIsHeldBackAsync(upload.Content, hold, FiveMiB);
 
-        hold.Release();
-        await writer;
-        await upload.CommitAsync(sha256: "unused-in-multipart", sizeBytes: 40 * chunk.Length, CancellationToken.None);
+        await upload.CommitAsync(sha256: "unused-in-multipart", sizeBytes: length, CancellationToken.None);
         Assert.True(upload.BuffersAllocated <= 3, $"{upload.BuffersAllocated} part buffers allocated");
-        using var expected = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        for (var i = 0; i < 40; i++)
-        {
-            expected.AppendData(chunk);
-        }
-
-        var (sha256, size) = await S3Fixture.DownloadAsync(repository, "2024/01/02/bounded.bin");
-        Assert.Equal(Convert.ToHexString(expected.GetHashAndReset()).ToLowerInvariant(), sha256);
-        Assert.Equal(40L * chunk.Length, size);
+        var (sha256, size) = await StoredObjects.DownloadAsync(repository, "2024/01/02/bounded.bin");
+        Assert.Equal(expectedSha256, sha256);
+        Assert.Equal(length, size);
     }
 
     [Fact]
@@ -244,10 +218,10 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         var database = "Tëst \"quoted\" db; 'x' " + Guid.NewGuid().ToString("N")[..6];
         await postgres.Cluster.CreateDatabaseAsync(database);
         await postgres.Cluster.PsqlAsync(database, "CREATE TABLE \"odd table\" (id int); INSERT INTO \"odd table\" SELECT generate_series(1, 42);");
-        var prefix = S3Fixture.UniquePrefix("hostile");
+        var prefix = StoredObjects.UniquePrefix("hostile");
         using var repository = s3.Repository(prefix);
 
-        var backup = await new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), CancellationToken.None);
+        var backup = await new BackupService().RunAsync(StoreTestDatabases.Request(postgres, database, repository), CancellationToken.None);
 
         Assert.Equal(database, backup.Database);
         using var client = s3.DirectClient();
@@ -255,33 +229,23 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
         Assert.Equal(database, S3ObjectMetadata.Get(head.Metadata, S3ObjectMetadata.Database));
         var listed = Assert.Single(await new BackupCatalog(repository).ListAsync(new CatalogQuery { DatabasePatterns = ["Tëst*"] }, CancellationToken.None));
         Assert.Equal(backup.Id, listed.Id);
-        await S3TestDatabases.AssertDownloadRestoresSameRowsAsync(postgres.Cluster, repository, backup);
+        await StoreTestDatabases.AssertDownloadRestoresSameRowsAsync(postgres.Cluster, repository, backup);
     }
 
     /// <summary>Starts a multipart backup of <paramref name="database"/> whose part uploads the proxy holds; returns once the first part is held.</summary>
     private async Task<HeldBackup> StartBackupWithPartsHeldAsync(string name, string database, CancellationToken cancellationToken)
     {
-        var prefix = S3Fixture.UniquePrefix(name);
+        var prefix = StoredObjects.UniquePrefix(name);
         var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
         var hold = proxy.Hold(S3Operation.UploadPart);
         var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions { PartSizeBytes = FiveMiB, MaxPartsInFlight = 2 });
-        var running = new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), cancellationToken);
+        var running = new BackupService().RunAsync(StoreTestDatabases.Request(postgres, database, repository), cancellationToken);
         await hold.WaitForHeldAsync(1, Patience);
         Assert.False(running.IsCompleted);
         return new HeldBackup(prefix, proxy, hold, repository, running);
     }
 
-    /// <summary>The prefix holds exactly one object, a Failed manifest.</summary>
-    private async Task<BackupInfo> SingleFailedManifestAsync(S3Repository repository, string prefix)
-    {
-        var manifestKey = Assert.Single(await s3.ListKeysAsync(prefix));
-        Assert.EndsWith(BackupNaming.ManifestSuffix, manifestKey, StringComparison.Ordinal);
-        var failed = await new BackupCatalog(repository).ReadAsync(manifestKey[(prefix.Length + 1)..], CancellationToken.None);
-        Assert.Equal(BackupStatus.Failed, failed.Status);
-        return failed;
-    }
-
-    private sealed record HeldBackup(string Prefix, S3FaultProxy Proxy, S3RequestHold Hold, S3Repository Repository, Task<BackupInfo> Running) : IAsyncDisposable
+    private sealed record HeldBackup(string Prefix, S3FaultProxy Proxy, RequestHold<S3Operation> Hold, S3Repository Repository, Task<BackupInfo> Running) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
         {

@@ -1,9 +1,6 @@
-using System.Globalization;
-using System.Security.Cryptography;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
-using PgBackup.Backup;
 using PgBackup.Storage;
 using PgBackup.Storage.S3;
 
@@ -14,7 +11,7 @@ namespace PgBackup.Tests.Integration;
 /// plus helpers every S3 test needs: repositories through a recording proxy, and downloads
 /// that are hashed — an S3 round trip is trusted only byte for byte.
 /// </summary>
-public sealed class S3Fixture : IAsyncLifetime
+public sealed class S3Fixture : IAsyncLifetime, IStoreUnderTest
 {
     public static readonly AWSCredentials Credentials = new BasicAWSCredentials(S3rverServer.AccessKey, S3rverServer.SecretKey);
 
@@ -23,9 +20,6 @@ public sealed class S3Fixture : IAsyncLifetime
     public S3rverServer Server => _server ?? throw new InvalidOperationException("s3rver is not started.");
 
     public string Bucket => Server.Bucket;
-
-    /// <summary>A fresh prefix so tests sharing the bucket never see each other's objects.</summary>
-    public static string UniquePrefix(string name) => $"{name}-{Guid.NewGuid():N}"[..(name.Length + 9)];
 
     /// <summary>An S3 repository at s3://bucket/prefix reached through <paramref name="endpoint"/> (a proxy, or s3rver itself).</summary>
     internal S3Repository Repository(string prefix, string? endpoint = null, S3RepositoryOptions? options = null, string? bucket = null)
@@ -36,28 +30,6 @@ public sealed class S3Fixture : IAsyncLifetime
 
     /// <summary>A plain client straight to s3rver (no proxy) for checks independent of the repository code.</summary>
     public IAmazonS3 DirectClient() => S3ClientFactory.Create(new S3RepositoryOptions { Endpoint = Server.Endpoint, Credentials = Credentials }, "test");
-
-    /// <summary>Downloads an object through the repository's read path; returns (sha256, size) and optionally keeps a copy.</summary>
-    internal static async Task<(string Sha256, long Size)> DownloadAsync(IBackupRepository repository, string key, string? saveTo = null)
-    {
-        await using var stream = await repository.OpenReadAsync(key, CancellationToken.None);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        await using var file = saveTo is null ? null : File.Create(saveTo);
-        var buffer = new byte[1 << 16];
-        long size = 0;
-        int read;
-        while ((read = await stream.ReadAsync(buffer)) > 0)
-        {
-            hash.AppendData(buffer, 0, read);
-            size += read;
-            if (file is not null)
-            {
-                await file.WriteAsync(buffer.AsMemory(0, read));
-            }
-        }
-
-        return (Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant(), size);
-    }
 
     /// <summary>SHA-256 of the file s3rver keeps for an object: what is really stored, not what any client says.</summary>
     public string StoredFileSha256(string objectKey) => Server.StoredObjectSha256(objectKey);
@@ -78,6 +50,30 @@ public sealed class S3Fixture : IAsyncLifetime
         return keys;
     }
 
+    IBackupRepository IStoreUnderTest.Repository(string prefix) => Repository(prefix);
+
+    public string RepositoryLocation(string prefix) => prefix.Length == 0 ? $"s3://{Bucket}" : $"s3://{Bucket}/{prefix}";
+
+    public string StoredSha256(string objectKey) => StoredFileSha256(objectKey);
+
+    public async Task ReplaceAsync(string objectKey, byte[] content)
+    {
+        using var client = DirectClient();
+        // No aws-chunked body: s3rver would store the chunk signatures (DESIGN §3).
+        await client.PutObjectAsync(new PutObjectRequest { BucketName = Bucket, Key = objectKey, InputStream = new MemoryStream(content), UseChunkEncoding = false });
+    }
+
+    ProxiedRepository IStoreUnderTest.ThroughProxy(string prefix, int? listPageSize)
+    {
+        var proxy = S3FaultProxy.Start(Server.Endpoint);
+        return new ProxiedRepository(
+            Repository(prefix, proxy.Endpoint),
+            proxy,
+            (fault, times) => proxy.InjectFault(S3Operation.GetObject, fault, times),
+            () => proxy.RequestsOf(S3Operation.GetObject).Select(r => (r.Key, r.Outcome)).ToList(),
+            () => proxy.RequestsOf(S3Operation.ListObjects).Count(r => r.Query.Contains("list-type=2", StringComparison.Ordinal)));
+    }
+
     public async Task InitializeAsync() => _server = await S3rverServer.StartAsync();
 
     public async Task DisposeAsync()
@@ -85,78 +81,6 @@ public sealed class S3Fixture : IAsyncLifetime
         if (_server is not null)
         {
             await _server.DisposeAsync();
-        }
-    }
-}
-
-/// <summary>Databases the S3 tests back up: Northwind, and one large enough to span several 5 MiB parts.</summary>
-internal static class S3TestDatabases
-{
-    /// <summary>About 25 MB as an uncompressed custom-format dump: five or more 5 MiB parts.</summary>
-    public const int LargeRows = 330_000;
-
-    private static readonly SemaphoreSlim Gate = new(1, 1);
-    private static readonly Dictionary<int, string> Large = [];
-    private static readonly Dictionary<int, string> Northwind = [];
-
-    public static Task<string> NorthwindAsync(PostgresCluster cluster) => CreateOnceAsync(cluster, Northwind, "s3_northwind", name => cluster.CreateNorthwindAsync(name));
-
-    public static Task<string> LargeAsync(PostgresCluster cluster) => CreateOnceAsync(cluster, Large, "s3_large", async name =>
-    {
-        await cluster.CreateDatabaseAsync(name);
-        await cluster.PsqlAsync(name, string.Create(CultureInfo.InvariantCulture, $"""
-            CREATE TABLE payload (id integer PRIMARY KEY, body text NOT NULL);
-            INSERT INTO payload SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, {LargeRows}) g;
-            CREATE TABLE small (id integer PRIMARY KEY);
-            INSERT INTO small SELECT generate_series(1, 10);
-            """));
-    });
-
-    /// <summary>A backup request of <paramref name="database"/> into <paramref name="repository"/>; uncompressed so sizes are predictable.</summary>
-    public static BackupRequest Request(PostgresFixture postgres, string database, IBackupRepository repository, BackupCompression compression = BackupCompression.None) => new()
-    {
-        Database = database,
-        Connection = postgres.Connection(),
-        Repository = repository,
-        Compression = compression,
-        BackupType = "automated",
-    };
-
-    /// <summary>
-    /// Downloads the backup's artifact (checking size and SHA-256 against the backup), restores it
-    /// with plain pg_restore into a new database and checks every table has the source's row count.
-    /// </summary>
-    public static async Task AssertDownloadRestoresSameRowsAsync(PostgresCluster cluster, IBackupRepository repository, BackupInfo backup)
-    {
-        using var folder = new TempFolder("pgbackup-s3-download");
-        var dumpFile = Path.Combine(folder.Path, "backup.dump");
-        var (sha256, size) = await S3Fixture.DownloadAsync(repository, backup.ArtifactKey!, dumpFile);
-        Assert.Equal(backup.Sha256, sha256);
-        Assert.Equal(backup.SizeBytes, size);
-
-        var restored = PostgresFixture.UniqueName("s3_restored");
-        await cluster.CreateDatabaseAsync(restored);
-        await ProcessRunner.RunAsync(cluster.Tool("pg_restore"), ["--no-owner", "--exit-on-error", "-h", cluster.SocketDirectory, "-p", cluster.Port.ToString(CultureInfo.InvariantCulture), "-U", PostgresCluster.Superuser, "-d", restored, dumpFile]);
-        Assert.Equal(await cluster.RowCountsAsync(backup.Database), await cluster.RowCountsAsync(restored));
-    }
-
-    private static async Task<string> CreateOnceAsync(PostgresCluster cluster, Dictionary<int, string> cache, string prefix, Func<string, Task> create)
-    {
-        await Gate.WaitAsync();
-        try
-        {
-            if (!cache.TryGetValue(cluster.Port, out var name))
-            {
-                name = PostgresFixture.UniqueName(prefix);
-                await create(name);
-                cache[cluster.Port] = name;
-            }
-
-            return name;
-        }
-        finally
-        {
-            Gate.Release();
         }
     }
 }

@@ -11,60 +11,6 @@ namespace PgBackup.Tests.Integration;
 public sealed class S3RepositoryTests(PostgresFixture postgres, S3Fixture s3) : IClassFixture<S3Fixture>
 {
     [Fact]
-    public async Task Listing_1250_manifests_pages_through_all_of_them_newest_first_without_downloading_artifacts()
-    {
-        const int count = 1250;
-        var prefix = S3Fixture.UniquePrefix("listing");
-        using (var writer = s3.Repository(prefix))
-        {
-            var origin = new DateTime(2024, 3, 1, 0, 0, 0, DateTimeKind.Utc);
-            await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
-            {
-                // Spread over many days (and so folders), written in an order unrelated to time.
-                var started = origin.AddMinutes(((i * 7919L) % count) * 97);
-                var id = BackupNaming.CreateId("db" + (i % 5), started, (i % 65536).ToString("x4", System.Globalization.CultureInfo.InvariantCulture));
-                var artifactKey = BackupNaming.ArtifactKey(id, started, ".dump");
-                var manifest = new BackupManifest
-                {
-                    Tool = ToolInfo.Name,
-                    ToolVersion = ToolInfo.Version,
-                    Id = id,
-                    Database = "db" + (i % 5),
-                    Server = "127.0.0.1:5432",
-                    StartedAt = started,
-                    CompletedAt = started.AddSeconds(3),
-                    Artifact = artifactKey[(artifactKey.LastIndexOf('/') + 1)..],
-                    SizeBytes = 3,
-                    Sha256 = new string('a', 64),
-                    Status = BackupStatus.Succeeded,
-                };
-                if (i % 250 == 0)
-                {
-                    await writer.WriteSmallObjectAsync(artifactKey, "abc"u8.ToArray(), metadata: null, ct);
-                }
-
-                await writer.WriteSmallObjectAsync(BackupNaming.ManifestKeyFor(artifactKey), ManifestSerializer.Serialize(manifest), metadata: null, ct);
-            });
-        }
-
-        await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
-        using var repository = s3.Repository(prefix, proxy.Endpoint);
-        var backups = await new BackupCatalog(repository).ListAsync(new CatalogQuery(), CancellationToken.None);
-
-        Assert.Equal(count, backups.Count);
-        Assert.Equal(count, backups.Select(b => b.Id).Distinct().Count());
-        Assert.Equal(backups.OrderByDescending(b => b.StartedAt).ThenByDescending(b => b.Id, StringComparer.Ordinal).Select(b => b.Id), backups.Select(b => b.Id));
-        Assert.True(backups[0].StartedAt > backups[^1].StartedAt);
-        Assert.All(backups, b => Assert.StartsWith($"s3://{s3.Bucket}/{prefix}/", b.ManifestLocation, StringComparison.Ordinal));
-
-        // Paginated (1,000 keys a page), one GET per manifest, none for an artifact.
-        Assert.True(proxy.RequestsOf(S3Operation.ListObjects).Count(r => r.Query.Contains("list-type=2", StringComparison.Ordinal)) >= 3);
-        var gets = proxy.RequestsOf(S3Operation.GetObject);
-        Assert.Equal(count, gets.Count);
-        Assert.All(gets, g => Assert.EndsWith(BackupNaming.ManifestSuffix, g.Key, StringComparison.Ordinal));
-    }
-
-    [Fact]
     public async Task A_missing_bucket_is_RepositoryNotFound_for_listing_and_for_backups()
     {
         using var repository = s3.Repository("any", bucket: "no-such-bucket");
@@ -72,8 +18,8 @@ public sealed class S3RepositoryTests(PostgresFixture postgres, S3Fixture s3) : 
         Assert.Equal("RepositoryNotFound", listing.ErrorId);
         Assert.Contains("no-such-bucket", listing.Message, StringComparison.Ordinal);
 
-        var database = await S3TestDatabases.NorthwindAsync(postgres.Cluster);
-        var backup = await Assert.ThrowsAsync<RepositoryNotFoundException>(() => new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), CancellationToken.None));
+        var database = await StoreTestDatabases.NorthwindAsync(postgres.Cluster);
+        var backup = await Assert.ThrowsAsync<RepositoryNotFoundException>(() => new BackupService().RunAsync(StoreTestDatabases.Request(postgres, database, repository), CancellationToken.None));
         Assert.Equal("RepositoryNotFound", backup.ErrorId);
         Assert.DoesNotContain(Directory.GetDirectories(s3.Server.DataDirectory), d => Path.GetFileName(d) == "no-such-bucket");
     }
@@ -93,22 +39,22 @@ public sealed class S3RepositoryTests(PostgresFixture postgres, S3Fixture s3) : 
     public async Task An_unknown_access_key_is_RepositoryAccessDenied_and_no_secret_is_in_the_message()
     {
         const string secret = "wrong-secret-value-42";
-        var prefix = S3Fixture.UniquePrefix("denied");
+        var prefix = StoredObjects.UniquePrefix("denied");
         using var repository = s3.Repository(prefix, options: new S3RepositoryOptions { Credentials = new BasicAWSCredentials("NOT-A-KEY", secret) });
         var listing = await Assert.ThrowsAsync<RepositoryAccessDeniedException>(() => new BackupCatalog(repository).ListAsync(new CatalogQuery(), CancellationToken.None));
         Assert.Equal("RepositoryAccessDenied", listing.ErrorId);
         Assert.Equal(FailureCategory.PermissionDenied, listing.Category);
         Assert.DoesNotContain(secret, listing.ToString(), StringComparison.Ordinal);
 
-        var database = await S3TestDatabases.NorthwindAsync(postgres.Cluster);
-        await Assert.ThrowsAsync<RepositoryAccessDeniedException>(() => new BackupService().RunAsync(S3TestDatabases.Request(postgres, database, repository), CancellationToken.None));
+        var database = await StoreTestDatabases.NorthwindAsync(postgres.Cluster);
+        await Assert.ThrowsAsync<RepositoryAccessDeniedException>(() => new BackupService().RunAsync(StoreTestDatabases.Request(postgres, database, repository), CancellationToken.None));
         Assert.Empty(await s3.ListKeysAsync(prefix));
     }
 
     [Fact]
     public async Task Exists_read_and_delete_work_on_objects_under_the_prefix_only()
     {
-        var prefix = S3Fixture.UniquePrefix("objects");
+        var prefix = StoredObjects.UniquePrefix("objects");
         using var repository = s3.Repository(prefix);
         var content = "{\"hello\":\"s3\"}"u8.ToArray();
         await repository.WriteSmallObjectAsync("2024/05/06/thing.json", content, metadata: null, CancellationToken.None);
@@ -128,7 +74,7 @@ public sealed class S3RepositoryTests(PostgresFixture postgres, S3Fixture s3) : 
     [Fact]
     public async Task Kms_encryption_and_the_key_id_go_on_the_multipart_upload_and_on_small_objects()
     {
-        var prefix = S3Fixture.UniquePrefix("kms");
+        var prefix = StoredObjects.UniquePrefix("kms");
         await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
         using var repository = s3.Repository(prefix, proxy.Endpoint, new S3RepositoryOptions
         {
@@ -155,21 +101,21 @@ public sealed class S3RepositoryTests(PostgresFixture postgres, S3Fixture s3) : 
             Assert.Equal("alias/pgbackup-tests", r.Headers["x-amz-server-side-encryption-aws-kms-key-id"]);
         });
         Assert.Equal(2, proxy.RequestsOf(S3Operation.UploadPart).Count);
-        Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)).ToLowerInvariant(), (await S3Fixture.DownloadAsync(repository, "2024/07/08/kms.dump")).Sha256);
+        Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)).ToLowerInvariant(), (await StoredObjects.DownloadAsync(repository, "2024/07/08/kms.dump")).Sha256);
     }
 
     [Fact]
     public async Task Reading_an_object_resumes_where_a_broken_connection_left_off()
     {
-        var prefix = S3Fixture.UniquePrefix("resume");
+        var prefix = StoredObjects.UniquePrefix("resume");
         await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
         using var repository = s3.Repository(prefix, proxy.Endpoint);
         var content = new byte[3 * 1024 * 1024];
         Random.Shared.NextBytes(content);
         await repository.WriteSmallObjectAsync("2024/09/10/big.bin", content, metadata: null, CancellationToken.None);
-        proxy.InjectFault(S3Operation.GetObject, S3Fault.TruncateResponseBody, times: 2);
+        proxy.InjectFault(S3Operation.GetObject, ProxyFault.TruncateResponseBody, times: 2);
 
-        var (sha256, size) = await S3Fixture.DownloadAsync(repository, "2024/09/10/big.bin");
+        var (sha256, size) = await StoredObjects.DownloadAsync(repository, "2024/09/10/big.bin");
 
         Assert.Equal(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(content)).ToLowerInvariant(), sha256);
         Assert.Equal(content.Length, size);

@@ -12,7 +12,7 @@ public sealed class S3RetentionServiceTests(S3Fixture s3) : RetentionServiceCont
     private readonly List<S3Repository> _repositories = [];
 
     private protected override Task<IBackupRepository> CreateRepositoryAsync()
-        => Task.FromResult<IBackupRepository>(Track(s3.Repository(S3Fixture.UniquePrefix("retention"))));
+        => Task.FromResult<IBackupRepository>(Track(s3.Repository(StoredObjects.UniquePrefix("retention"))));
 
     private protected override IBackupRepository MissingRepository()
         => Track(s3.Repository("retention", bucket: "pgbackup-missing-" + Guid.NewGuid().ToString("N")));

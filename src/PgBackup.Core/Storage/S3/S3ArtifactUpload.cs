@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
@@ -7,10 +7,9 @@ using PgBackup.Errors;
 namespace PgBackup.Storage.S3;
 
 /// <summary>
-/// Streams an artifact of unknown length into S3 with no temporary file. Bytes fill a part
-/// buffer; each full buffer is uploaded as one part in the background while the next one fills.
-/// At most (parts in flight + 1) buffers exist: when all are busy the writer waits, which holds
-/// pg_dump back through its pipe — memory stays bounded whatever the database size.
+/// Streams an artifact of unknown length into S3 with no temporary file, as a multipart upload
+/// whose parts <see cref="ParallelPartWriter{TPart}"/> cuts and sends in the background with
+/// bounded memory.
 /// <para>
 /// A backup that fits in the first buffer never starts a multipart upload: it is sent with one
 /// PutObject at commit (and so also carries its sha256 as metadata). Nothing is visible under the
@@ -20,25 +19,13 @@ namespace PgBackup.Storage.S3;
 /// </summary>
 internal sealed class S3ArtifactUpload : IArtifactUpload
 {
-    private const int PartAttempts = 4;
-
     private readonly S3Repository _repository;
     private readonly string _key;
     private readonly string _objectKey;
     private readonly ArtifactMetadata _metadata;
-    private readonly int _partSize;
-    private readonly SemaphoreSlim _bufferSlots;
-    private readonly SemaphoreSlim _uploadSlots;
-    private readonly ConcurrentBag<byte[]> _freeBuffers = [];
-    private readonly List<Task<PartETag>> _parts = [];
-    private readonly CancellationTokenSource _abort = new();
-    private readonly PartStream _content;
+    private readonly ParallelPartWriter<PartETag> _parts;
 
-    private byte[]? _current;
-    private int _filled;
-    private long _received;
     private string? _uploadId;
-    private int _buffersAllocated;
     private bool _finished;
 
     /// <summary>The object exists under its key (PutObject or CompleteMultipartUpload succeeded) though the commit may not have finished.</summary>
@@ -50,19 +37,24 @@ internal sealed class S3ArtifactUpload : IArtifactUpload
         _key = key;
         _objectKey = repository.ObjectKey(key);
         _metadata = metadata;
-        _partSize = partSize;
-        // One buffer fills while the others upload (or wait for an upload slot).
-        _bufferSlots = new SemaphoreSlim(maxPartsInFlight + 1);
-        _uploadSlots = new SemaphoreSlim(maxPartsInFlight);
-        _content = new PartStream(this);
+        _parts = new ParallelPartWriter<PartETag>(
+            partSize,
+            maxPartsInFlight,
+            S3PartSizing.MaxParts,
+            UploadPartAsync,
+            InitiateAsync,
+            S3Errors.IsTransient,
+            ex => _repository.Translate(ex, _key, writing: true),
+            _ => new RepositoryWriteFailedException(
+                $"The backup outgrew {S3PartSizing.MaxParts:N0} parts of {partSize / S3PartSizing.MiB} MiB in {Location}: pass a larger -S3PartSizeMB.", Location));
     }
 
-    public Stream Content => _content;
+    public Stream Content => _parts.Content;
 
-    public int PartSize => _partSize;
+    public int PartSize => _parts.PartSize;
 
     /// <summary>Part buffers allocated so far: never more than parts in flight + 1.</summary>
-    public int BuffersAllocated => Volatile.Read(ref _buffersAllocated);
+    public int BuffersAllocated => _parts.BuffersAllocated;
 
     /// <summary>The multipart upload id once one was started (null while everything fits in one part).</summary>
     public string? UploadId => _uploadId;
@@ -70,27 +62,22 @@ internal sealed class S3ArtifactUpload : IArtifactUpload
     public async Task CommitAsync(string sha256, long sizeBytes, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_finished, this);
-        if (sizeBytes != _received)
+        if (sizeBytes != _parts.Received)
         {
-            throw new RepositoryWriteFailedException($"The backup claims {sizeBytes} bytes but {_received} were written to {Location}.", Location);
+            throw new RepositoryWriteFailedException($"The backup claims {sizeBytes} bytes but {_parts.Received} were written to {Location}.", Location);
         }
 
-        if (_uploadId is null)
+        if (!_parts.StartedParts)
         {
             // Everything fits in one part: a single PutObject, which can carry the sha256 too.
-            var request = _repository.NewPutRequest(_key, _current.AsMemory(0, _filled), _repository.Options.StorageClass);
+            var request = _repository.NewPutRequest(_key, _parts.PendingBytes, _repository.Options.StorageClass);
             S3ObjectMetadata.Apply(request.Metadata, _metadata with { Sha256 = sha256 });
             await _repository.SendAsync(_key, writing: true, ct => _repository.Client.PutObjectAsync(request, ct), cancellationToken).ConfigureAwait(false);
             _objectWritten = true;
         }
         else
         {
-            if (_filled > 0)
-            {
-                await StartPartAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            var parts = await Task.WhenAll(_parts).WaitAsync(cancellationToken).ConfigureAwait(false);
+            var parts = await _parts.FinishPartsAsync(cancellationToken).ConfigureAwait(false);
             var complete = new CompleteMultipartUploadRequest { BucketName = _repository.S3.Bucket, Key = _objectKey, UploadId = _uploadId, PartETags = [.. parts] };
             await _repository.SendAsync(_key, writing: true, ct => _repository.Client.CompleteMultipartUploadAsync(complete, ct), cancellationToken).ConfigureAwait(false);
             _objectWritten = true;
@@ -105,7 +92,7 @@ internal sealed class S3ArtifactUpload : IArtifactUpload
         }
 
         _finished = true;
-        ReleaseBuffers();
+        _parts.Complete();
     }
 
     public async Task AbortAsync()
@@ -116,16 +103,7 @@ internal sealed class S3ArtifactUpload : IArtifactUpload
         }
 
         _finished = true;
-        await _abort.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await Task.WhenAll(_parts).ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // Cancelled or failed parts: the upload is being thrown away anyway.
-        }
-
+        await _parts.CancelAsync().ConfigureAwait(false);
         try
         {
             if (_objectWritten)
@@ -144,187 +122,47 @@ internal sealed class S3ArtifactUpload : IArtifactUpload
             // (AbortIncompleteMultipartUpload) removes parts whose abort never arrived; an object
             // without a manifest is an incomplete backup, never mistaken for a good one.
         }
-
-        ReleaseBuffers();
     }
 
     public async ValueTask DisposeAsync()
     {
         await AbortAsync().ConfigureAwait(false);
-        _abort.Dispose();
-        _bufferSlots.Dispose();
-        _uploadSlots.Dispose();
+        await _parts.DisposeAsync().ConfigureAwait(false);
     }
 
     private string Location => _repository.GetObjectLocation(_key);
 
-    private async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    private async Task InitiateAsync(CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(_finished, this);
-        while (!data.IsEmpty)
+        var initiate = new InitiateMultipartUploadRequest
         {
-            if (_current is null)
-            {
-                _current = await RentBufferAsync(cancellationToken).ConfigureAwait(false);
-                _filled = 0;
-            }
-
-            var count = Math.Min(data.Length, _partSize - _filled);
-            data[..count].CopyTo(_current.AsMemory(_filled));
-            _filled += count;
-            _received += count;
-            data = data[count..];
-            if (_filled == _partSize)
-            {
-                await StartPartAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
+            BucketName = _repository.S3.Bucket,
+            Key = _objectKey,
+            StorageClass = new S3StorageClass(_repository.Options.StorageClass),
+        };
+        S3ObjectMetadata.Apply(initiate.Metadata, _metadata with { Sha256 = null });
+        _repository.ApplyEncryption(initiate);
+        var response = await _repository.SendAsync(_key, writing: true, ct => _repository.Client.InitiateMultipartUploadAsync(initiate, ct), cancellationToken).ConfigureAwait(false);
+        _uploadId = response.UploadId;
     }
 
-    private async Task StartPartAsync(CancellationToken cancellationToken)
+    private async Task<PartETag> UploadPartAsync(int partNumber, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
-        if (_uploadId is null)
-        {
-            var initiate = new InitiateMultipartUploadRequest
+        var body = MemoryMarshal.TryGetArray(content, out var segment) ? segment : new ArraySegment<byte>(content.ToArray());
+        var response = await _repository.Client.UploadPartAsync(
+            new UploadPartRequest
             {
                 BucketName = _repository.S3.Bucket,
                 Key = _objectKey,
-                StorageClass = new S3StorageClass(_repository.Options.StorageClass),
-            };
-            S3ObjectMetadata.Apply(initiate.Metadata, _metadata with { Sha256 = null });
-            _repository.ApplyEncryption(initiate);
-            var response = await _repository.SendAsync(_key, writing: true, ct => _repository.Client.InitiateMultipartUploadAsync(initiate, ct), cancellationToken).ConfigureAwait(false);
-            _uploadId = response.UploadId;
-        }
-
-        var partNumber = _parts.Count + 1;
-        if (partNumber > S3PartSizing.MaxParts)
-        {
-            throw new RepositoryWriteFailedException(
-                $"The backup outgrew {S3PartSizing.MaxParts:N0} parts of {_partSize / S3PartSizing.MiB} MiB in {Location}: pass a larger -S3PartSizeMB.", Location);
-        }
-
-        var buffer = _current!;
-        var length = _filled;
-        _current = null;
-        _filled = 0;
-        _parts.Add(Task.Run(() => UploadPartAsync(partNumber, buffer, length), CancellationToken.None));
-    }
-
-    private async Task<PartETag> UploadPartAsync(int partNumber, byte[] buffer, int length)
-    {
-        var holdsUploadSlot = false;
-        try
-        {
-            await _uploadSlots.WaitAsync(_abort.Token).ConfigureAwait(false);
-            holdsUploadSlot = true;
-            var md5 = S3Repository.ContentMd5(buffer.AsSpan(0, length));
-            for (var attempt = 1; ; attempt++)
-            {
-                try
-                {
-                    var response = await _repository.Client.UploadPartAsync(
-                        new UploadPartRequest
-                        {
-                            BucketName = _repository.S3.Bucket,
-                            Key = _objectKey,
-                            UploadId = _uploadId,
-                            PartNumber = partNumber,
-                            InputStream = new MemoryStream(buffer, 0, length, writable: false),
-                            PartSize = length,
-                            MD5Digest = md5,
-                            // Plain body: some S3-compatible servers store aws-chunked framing as data.
-                            UseChunkEncoding = false,
-                        },
-                        _abort.Token).ConfigureAwait(false);
-                    return new PartETag(partNumber, response.ETag);
-                }
-                catch (Exception ex) when (attempt < PartAttempts && !_abort.IsCancellationRequested && (S3Errors.IsTransient(ex) || ex is TaskCanceledException))
-                {
-                    // The SDK already retried; a part is worth a few more tries than a whole backup.
-                    await Task.Delay(TimeSpan.FromMilliseconds(200 * (1 << attempt)), _abort.Token).ConfigureAwait(false);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (_abort.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception ex)
-        {
-            throw _repository.Translate(ex, _key, writing: true);
-        }
-        finally
-        {
-            if (holdsUploadSlot)
-            {
-                _uploadSlots.Release();
-            }
-
-            _freeBuffers.Add(buffer);
-            _bufferSlots.Release();
-        }
-    }
-
-    private async Task<byte[]> RentBufferAsync(CancellationToken cancellationToken)
-    {
-        await _bufferSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
-        var failed = _parts.FirstOrDefault(part => part.IsFaulted || part.IsCanceled);
-        if (failed is not null)
-        {
-            _bufferSlots.Release();
-            // Surfaces the part's typed error to the writer (and so to the backup).
-            await failed.ConfigureAwait(false);
-        }
-
-        if (_freeBuffers.TryTake(out var buffer))
-        {
-            return buffer;
-        }
-
-        Interlocked.Increment(ref _buffersAllocated);
-        return new byte[_partSize];
-    }
-
-    private void ReleaseBuffers()
-    {
-        _current = null;
-        _freeBuffers.Clear();
-    }
-
-    /// <summary>The write-only face the backup pipeline sees.</summary>
-    private sealed class PartStream(S3ArtifactUpload owner) : Stream
-    {
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => owner._received;
-
-        public override long Position
-        {
-            get => owner._received;
-            set => throw new NotSupportedException();
-        }
-
-        public override void Write(byte[] buffer, int offset, int count) => owner.WriteAsync(buffer.AsMemory(offset, count), CancellationToken.None).AsTask().GetAwaiter().GetResult();
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => owner.WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => owner.WriteAsync(buffer, cancellationToken);
-
-        public override void Flush()
-        {
-        }
-
-        public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
+                UploadId = _uploadId,
+                PartNumber = partNumber,
+                InputStream = new MemoryStream(body.Array!, body.Offset, body.Count, writable: false),
+                PartSize = body.Count,
+                MD5Digest = S3Repository.ContentMd5(content.Span),
+                // Plain body: some S3-compatible servers store aws-chunked framing as data.
+                UseChunkEncoding = false,
+            },
+            cancellationToken).ConfigureAwait(false);
+        return new PartETag(partNumber, response.ETag);
     }
 }

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Amazon.Runtime;
 using Amazon.S3;
 using PgBackup.Errors;
@@ -21,18 +20,7 @@ internal static class S3Errors
         _ => IsNetworkFailure(ex),
     };
 
-    public static bool IsNetworkFailure(Exception ex)
-    {
-        for (var current = ex; current is not null; current = current.InnerException)
-        {
-            if (current is HttpRequestException or SocketException or IOException)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public static bool IsNetworkFailure(Exception ex) => NetworkFailure.IsNetworkFailure(ex);
 
     /// <param name="writing">Whether the failed call wrote (picks WriteFailed or ReadFailed for other errors).</param>
     public static PgBackupException Translate(Exception ex, S3Location repository, string? endpoint, string objectLocation, bool writing)
@@ -51,23 +39,12 @@ internal static class S3Errors
             case AmazonClientException client when client.Message.Contains("credentials", StringComparison.OrdinalIgnoreCase):
                 return new RepositoryAccessDeniedException($"No AWS credentials for {where}: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or use an instance role. ({client.Message})", repository.ToString(), ex);
             case not AmazonServiceException when IsNetworkFailure(ex):
-                return new RepositoryUnreachableException($"Cannot reach the S3 endpoint for {where}: {Innermost(ex).Message}", repository.ToString(), ex);
+                return new RepositoryUnreachableException($"Cannot reach the S3 endpoint for {where}: {NetworkFailure.Innermost(ex).Message}", repository.ToString(), ex);
             default:
                 var message = $"S3 request for {objectLocation} failed: {ex.Message}";
                 return writing
                     ? new RepositoryWriteFailedException(message, objectLocation, ex)
                     : new RepositoryReadFailedException(message, objectLocation, ex);
         }
-    }
-
-    private static Exception Innermost(Exception ex)
-    {
-        var current = ex;
-        while (current.InnerException is not null)
-        {
-            current = current.InnerException;
-        }
-
-        return current;
     }
 }

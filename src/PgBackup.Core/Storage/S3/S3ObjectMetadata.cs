@@ -1,12 +1,9 @@
-using System.Globalization;
 using Amazon.S3.Model;
 
 namespace PgBackup.Storage.S3;
 
 /// <summary>
-/// The user metadata PgBackup puts on S3 objects (x-amz-meta-*), so a bucket browser or an S3
-/// inventory tells what an object is without reading it. Values are percent-encoded UTF-8
-/// (header values must be ASCII; database names need not be).
+/// <see cref="BackupObjectMetadata"/> on S3 objects (x-amz-meta-*).
 /// <para>
 /// The SHA-256 is known only once the last byte has streamed, after a multipart upload began and
 /// its metadata was fixed. So: a backup that fits in one part is sent with a single PutObject
@@ -17,28 +14,22 @@ namespace PgBackup.Storage.S3;
 /// </summary>
 internal static class S3ObjectMetadata
 {
-    public const string CreatedAt = "created_at";
-    public const string Database = "database";
-    public const string BackupType = "backup_type";
-    public const string Sha256 = "sha256";
-    public const string ToolVersion = "tool_version";
+    public const string CreatedAt = BackupObjectMetadata.CreatedAt;
+    public const string Database = BackupObjectMetadata.Database;
+    public const string BackupType = BackupObjectMetadata.BackupType;
+    public const string Sha256 = BackupObjectMetadata.Sha256;
+    public const string ToolVersion = BackupObjectMetadata.ToolVersion;
 
-    public static void Apply(MetadataCollection target, ArtifactMetadata metadata)
-    {
-        target[CreatedAt] = metadata.CreatedAtUtc.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
-        target[Database] = Uri.EscapeDataString(metadata.Database);
-        target[BackupType] = Uri.EscapeDataString(metadata.BackupType);
-        target[ToolVersion] = Uri.EscapeDataString(metadata.ToolVersion);
-        if (metadata.Sha256 is { } sha256)
-        {
-            target[Sha256] = sha256;
-        }
-    }
+    public static void Apply(MetadataCollection target, ArtifactMetadata metadata) => Copy(BackupObjectMetadata.For(metadata), target);
 
     /// <summary>Reads a value back (the SDK returns keys with or without the x-amz-meta- prefix).</summary>
-    public static string? Get(MetadataCollection metadata, string name)
+    public static string? Get(MetadataCollection metadata, string name) => BackupObjectMetadata.Decode(metadata[name] ?? metadata["x-amz-meta-" + name]);
+
+    private static void Copy(Dictionary<string, string> values, MetadataCollection target)
     {
-        var value = metadata[name] ?? metadata["x-amz-meta-" + name];
-        return value is null ? null : Uri.UnescapeDataString(value);
+        foreach (var (name, value) in values)
+        {
+            target[name] = value;
+        }
     }
 }

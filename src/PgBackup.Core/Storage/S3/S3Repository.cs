@@ -184,21 +184,8 @@ internal sealed class S3Repository : IBackupRepository, IDisposable
         => S3Errors.Translate(ex, S3, Endpoint, key.Length == 0 ? Location : GetObjectLocation(key), writing);
 
     /// <summary>Runs one SDK call, mapping its failures to typed errors (cancellation passes through).</summary>
-    internal async Task<T> SendAsync<T>(string key, bool writing, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await call(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception ex)
-        {
-            throw Translate(ex, key, writing);
-        }
-    }
+    internal Task<T> SendAsync<T>(string key, bool writing, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken)
+        => StoreCall.RunAsync(call, ex => Translate(ex, key, writing), cancellationToken);
 
     internal async Task AbortMultipartUploadAsync(string objectKey, string uploadId)
     {

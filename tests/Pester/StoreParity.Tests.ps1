@@ -1,42 +1,68 @@
-# Every cmdlet on an S3 repository (a real S3 API: s3rver, started here) as on a local folder.
-# Objects are checked by the SHA-256 of what s3rver stores, never trusted from a 200. No
-# AWS_ENDPOINT_URL* variable is set: piped BackupInfo objects must find their endpoint themselves.
+# Every cmdlet on an object-store repository as on a local folder, for each store: S3 (s3rver) and Azure
+# Blob Storage (Azurite), both started here. Objects are checked by the SHA-256 of what the server stores,
+# never trusted from a 2xx. No AWS_ENDPOINT_URL* variable is set: piped BackupInfo objects must find
+# their S3 endpoint themselves (Azure URLs name theirs; az:// is covered in Azure.Tests.ps1).
 BeforeAll {
     Import-Module (Join-Path $PSScriptRoot 'TestHelpers.psm1') -Force
     Import-Module (Get-PgBackupModulePath) -Force
     $script:S3 = Start-TestS3rver
-    $script:SavedEndpoints = @{}
-    foreach ($name in 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL') {
-        $script:SavedEndpoints[$name] = [Environment]::GetEnvironmentVariable($name)
-        Set-ProcessVariable $name $null
-    }
+    $script:Azurite = Start-TestAzurite
+    $script:AzureContainer = [PgBackup.TestSupport.AzuriteServer]::DefaultContainer
+    $script:SavedEndpoints = Set-ProcessVariables @{ AWS_ENDPOINT_URL_S3 = $null; AWS_ENDPOINT_URL = $null }
     $script:Cluster = Start-TestCluster
-    $script:Database = 's3_parity_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+    $script:Database = 'store_parity_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
     $script:Cluster.CreateNorthwind($script:Database)
     $script:ConnectionString = "postgresql://postgres@127.0.0.1:$($script:Cluster.Port)/postgres"
 
     function New-Prefix([string] $Name) { "$Name-$([guid]::NewGuid().ToString('N').Substring(0, 8))" }
-    function Get-S3Uri([string] $Prefix) { "s3://$($script:S3.Bucket)/$Prefix" }
 
-    function Get-StoredSha256([string] $ObjectKey) { $script:S3.StoredObjectSha256($ObjectKey) }
+    # The store the current Describe runs on ('s3' or 'azure'), set by its BeforeAll.
+    function Get-StoreRoot {
+        if ($script:Store -eq 's3') { "s3://$($script:S3.Bucket)/" } else { "$($script:Azurite.ServiceEndpoint)/$($script:AzureContainer)/" }
+    }
 
-    function Get-S3Keys([string] $Prefix) { Get-TestS3Keys -Server $script:S3 -Prefix $Prefix }
+    function Get-StoreUri([string] $Prefix) { (Get-StoreRoot) + $Prefix }
+
+    # What the cmdlets that name a repository need besides it: S3's endpoint; nothing for an Azure URL.
+    function Get-EndpointArgs { if ($script:Store -eq 's3') { @{ S3Endpoint = $script:S3.Endpoint } } else { @{} } }
+
+    function Get-StoredBytes([string] $ObjectKey) {
+        # What the server really holds: s3rver's file, or Azurite's blob read through its REST API.
+        if ($script:Store -eq 's3') { [IO.File]::ReadAllBytes($script:S3.StoredObjectPath($ObjectKey)) }
+        else { $script:Azurite.GetBlob($script:AzureContainer, $ObjectKey) }
+    }
+
+    function Get-StoredSha256([string] $ObjectKey) {
+        if ($script:Store -eq 's3') { $script:S3.StoredObjectSha256($ObjectKey) }
+        else { $script:Azurite.StoredSha256($script:AzureContainer, $ObjectKey) }
+    }
+
+    function Set-StoredBytes([string] $ObjectKey, [byte[]] $Bytes) {
+        if ($script:Store -eq 's3') { Write-TestS3Object -Server $script:S3 -Key $ObjectKey -Bytes $Bytes }
+        else { $script:Azurite.PutBlob($script:AzureContainer, $ObjectKey, $Bytes) }
+    }
+
+    function Get-StoreKeys([string] $Prefix) {
+        if ($script:Store -eq 's3') { Get-TestS3Keys -Server $script:S3 -Prefix $Prefix }
+        else { @($script:Azurite.ListBlobNames($script:AzureContainer, "$Prefix/")) }
+    }
 
     function Set-FlippedByte([PgBackup.BackupInfo] $Backup) {
-        # Overwrites the stored object through the S3 API with a copy that has one byte flipped.
-        $key = $Backup.Location.Substring("s3://$($script:S3.Bucket)/".Length)
-        $bytes = [IO.File]::ReadAllBytes($script:S3.StoredObjectPath($key))
+        # Overwrites the stored object through the store's API with a copy that has one byte flipped.
+        $key = $Backup.Location.Substring((Get-StoreRoot).Length)
+        $bytes = [byte[]](Get-StoredBytes $key)
         [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData($bytes)).ToLowerInvariant() | Should -Be $Backup.Sha256
         $bytes[[int]($bytes.Length / 2)] = $bytes[[int]($bytes.Length / 2)] -bxor 1
-        Write-TestS3Object -Server $script:S3 -Key $key -Bytes $bytes
+        Set-StoredBytes $key $bytes
         $corrupted = [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData($bytes)).ToLowerInvariant()
         Get-StoredSha256 $key | Should -Be $corrupted
         $corrupted
     }
 
-    function New-S3Backup([string] $Prefix) {
-        $backup = New-PgBackup -Database $script:Database -ConnectionString $script:ConnectionString -Repository (Get-S3Uri $Prefix) `
-            -S3Endpoint $script:S3.Endpoint -RowCounts -ErrorAction Stop
+    function New-StoreBackup([string] $Prefix) {
+        $endpoint = Get-EndpointArgs
+        $backup = New-PgBackup -Database $script:Database -ConnectionString $script:ConnectionString -Repository (Get-StoreUri $Prefix) `
+            @endpoint -RowCounts -ErrorAction Stop
         Get-StoredSha256 "$Prefix/$($backup.ArtifactKey)" | Should -Be $backup.Sha256
         $backup
     }
@@ -49,10 +75,9 @@ BeforeAll {
 
     function Write-SyntheticBackups([string] $Location, [object[]] $Plan) {
         # The same committed backups in any repository, written as a commit writes them: artifact, then manifest.
-        $s3 = if ($Location.StartsWith('s3://')) { $script:S3 }
         foreach ($item in $Plan) {
             New-TestBackupObjects -Database $item.Database -StartedAt $item.StartedAt -Hex $item.Hex -Status $item.Status |
-                Write-TestBackupObjects -Repository $Location -S3Server $s3
+                Write-TestBackupObjects -Repository $Location -S3Server $script:S3 -AzureServer $script:Azurite
         }
     }
 
@@ -66,42 +91,48 @@ BeforeAll {
 }
 
 AfterAll {
-    foreach ($entry in $script:SavedEndpoints.GetEnumerator()) { Set-ProcessVariable $entry.Key $entry.Value }
+    Restore-ProcessVariables $script:SavedEndpoints
     Stop-TestS3rver $script:S3
+    Stop-TestAzurite $script:Azurite
     if ($script:Cluster) { $script:Cluster.Dispose() }
 }
 
-Describe 'S3 parity: Test-PgBackup' {
-    It 'New-PgBackup -Repository s3://… | Test-PgBackup -Level Restore passes in one pipeline, without -S3Endpoint on Test-PgBackup' {
+Describe 'Store parity (<Store>): Test-PgBackup' -ForEach @(@{ Store = 's3' }, @{ Store = 'azure' }) {
+    BeforeAll { $script:Store = $Store }
+
+    It 'New-PgBackup -Repository <store> | Test-PgBackup -Level Restore passes in one pipeline, without -S3Endpoint on Test-PgBackup' {
+        $endpoint = Get-EndpointArgs
         $prefix = New-Prefix 'test'
-        $result = New-PgBackup -Database $script:Database -ConnectionString $script:ConnectionString -Repository (Get-S3Uri $prefix) `
-            -S3Endpoint $script:S3.Endpoint -RowCounts -ErrorAction Stop |
+        $result = New-PgBackup -Database $script:Database -ConnectionString $script:ConnectionString -Repository (Get-StoreUri $prefix) `
+            @endpoint -RowCounts -ErrorAction Stop |
             Test-PgBackup -Level Restore -ConnectionString $script:ConnectionString -ErrorAction Stop
 
         $result.PSObject.TypeNames[0] | Should -Be 'PgBackup.TestResult'
         $result.Passed | Should -BeTrue
         $result.Level | Should -Be 'Restore'
-        $result.Backup.Repository | Should -Be (Get-S3Uri $prefix)
+        $result.Backup.Repository | Should -Be (Get-StoreUri $prefix)
         ($result.Checks | Where-Object Name -EQ 'Row counts').Detail | Should -Match '14 tables'
         Get-StoredSha256 "$prefix/$($result.Backup.ArtifactKey)" | Should -Be $result.Backup.Sha256
         @(Get-Databases | Where-Object { $_ -like 'pgbackup_verify_*' }) | Should -BeNullOrEmpty
     }
 
     It 'passes the Checksum and Structure levels for a backup read back with Get-PgBackupInfo' {
+        $endpoint = Get-EndpointArgs
         $prefix = New-Prefix 'levels'
-        $null = New-S3Backup $prefix
+        $null = New-StoreBackup $prefix
         foreach ($level in 'Checksum', 'Structure') {
-            $result = Get-PgBackupInfo -Repository (Get-S3Uri $prefix) -S3Endpoint $script:S3.Endpoint -Latest | Test-PgBackup -Level $level -ErrorAction Stop
+            $result = Get-PgBackupInfo -Repository (Get-StoreUri $prefix) @endpoint -Latest | Test-PgBackup -Level $level -ErrorAction Stop
             $result.Passed | Should -BeTrue
             $result.Level | Should -Be $level
         }
     }
 
-    It 'New-PgBackup -Verify tests what it just streamed into S3 at the Structure level' {
+    It 'New-PgBackup -Verify tests what it just streamed into the store at the Structure level' {
+        $endpoint = Get-EndpointArgs
         $prefix = New-Prefix 'verify'
         $errors = $null
-        $output = New-PgBackup -Database $script:Database -ConnectionString $script:ConnectionString -Repository (Get-S3Uri $prefix) `
-            -S3Endpoint $script:S3.Endpoint -Verify -Verbose -ErrorVariable errors 4>&1
+        $output = New-PgBackup -Database $script:Database -ConnectionString $script:ConnectionString -Repository (Get-StoreUri $prefix) `
+            @endpoint -Verify -Verbose -ErrorVariable errors 4>&1
         $backup = @($output | Where-Object { $_ -is [PgBackup.BackupInfo] })
         $verbose = @($output | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] } | ForEach-Object Message)
 
@@ -113,8 +144,8 @@ Describe 'S3 parity: Test-PgBackup' {
         @($verbose | Where-Object { $_ -like 'Table of contents: passed*' }).Count | Should -Be 1
     }
 
-    It 'fails the Checksum level with BackupTestFailed when the stored S3 object has a flipped byte' {
-        $backup = New-S3Backup (New-Prefix 'flipped')
+    It 'fails the Checksum level with BackupTestFailed when the stored object has a flipped byte' {
+        $backup = New-StoreBackup (New-Prefix 'flipped')
         $corrupted = Set-FlippedByte $backup
 
         $failures = $null
@@ -128,15 +159,18 @@ Describe 'S3 parity: Test-PgBackup' {
     }
 }
 
-Describe 'S3 parity: Restore-PgBackup' {
-    It 'Get-PgBackupInfo -S3Endpoint … -Latest | Restore-PgBackup -Force restores without -S3Endpoint or AWS_ENDPOINT_URL*' {
+Describe 'Store parity (<Store>): Restore-PgBackup' -ForEach @(@{ Store = 's3' }, @{ Store = 'azure' }) {
+    BeforeAll { $script:Store = $Store }
+
+    It 'Get-PgBackupInfo … -Latest | Restore-PgBackup -Force restores without -S3Endpoint or AWS_ENDPOINT_URL*' {
+        $endpoint = Get-EndpointArgs
         $prefix = New-Prefix 'restore'
-        $backup = New-S3Backup $prefix
+        $backup = New-StoreBackup $prefix
         $target = 's3_pipeline_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
         $env:AWS_ENDPOINT_URL_S3 | Should -BeNullOrEmpty
         $env:AWS_ENDPOINT_URL | Should -BeNullOrEmpty
 
-        $result = Get-PgBackupInfo -Repository (Get-S3Uri $prefix) -S3Endpoint $script:S3.Endpoint -Latest |
+        $result = Get-PgBackupInfo -Repository (Get-StoreUri $prefix) @endpoint -Latest |
             Restore-PgBackup -TargetDatabase $target -ConnectionString $script:ConnectionString -Force -ErrorAction Stop
 
         $result.PSObject.TypeNames[0] | Should -Be 'PgBackup.RestoreResult'
@@ -147,8 +181,8 @@ Describe 'S3 parity: Restore-PgBackup' {
         (Get-RowCounts $target).Split(';').Count | Should -Be 14
     }
 
-    It 'restores from S3 with -Jobs 2' {
-        $backup = New-S3Backup (New-Prefix 'jobs')
+    It 'restores with -Jobs 2' {
+        $backup = New-StoreBackup (New-Prefix 'jobs')
         $target = 's3_jobs_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
 
         $result = $backup | Restore-PgBackup -TargetDatabase $target -Jobs 2 -ConnectionString $script:ConnectionString -Force -ErrorAction Stop
@@ -157,12 +191,13 @@ Describe 'S3 parity: Restore-PgBackup' {
         Get-RowCounts $target | Should -Be (Get-RowCounts $script:Database)
     }
 
-    It 'tests and restores by -Path (artifact and manifest s3:// URIs) with -S3Endpoint' {
-        $backup = New-S3Backup (New-Prefix 'bypath')
+    It 'tests and restores by -Path (artifact and manifest URIs)' {
+        $endpoint = Get-EndpointArgs
+        $backup = New-StoreBackup (New-Prefix 'bypath')
         $target = 's3_bypath_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
 
-        $tested = Test-PgBackup -Path $backup.Location -S3Endpoint $script:S3.Endpoint -Level Structure -ErrorAction Stop
-        $restored = Restore-PgBackup -Path $backup.ManifestLocation -S3Endpoint $script:S3.Endpoint -TargetDatabase $target `
+        $tested = Test-PgBackup -Path $backup.Location @endpoint -Level Structure -ErrorAction Stop
+        $restored = Restore-PgBackup -Path $backup.ManifestLocation @endpoint -TargetDatabase $target `
             -ConnectionString $script:ConnectionString -Force -ErrorAction Stop
 
         $tested.Passed | Should -BeTrue
@@ -171,16 +206,17 @@ Describe 'S3 parity: Restore-PgBackup' {
         Get-RowCounts $target | Should -Be (Get-RowCounts $script:Database)
     }
 
-    It 'backs up, tests and restores a database with a hostile name through S3' {
-        $hostile = "S3 Tëst ""quoted""; 'x' " + [guid]::NewGuid().ToString('N').Substring(0, 6)
+    It 'backs up, tests and restores a database with a hostile name' {
+        $endpoint = Get-EndpointArgs
+        $hostile = "Store Tëst ""quoted""; 'x' " + [guid]::NewGuid().ToString('N').Substring(0, 6)
         $script:Cluster.CreateDatabase($hostile)
         $null = $script:Cluster.Psql($hostile, 'CREATE TABLE "odd table" (id int PRIMARY KEY); INSERT INTO "odd table" SELECT generate_series(1, 42);')
         $prefix = New-Prefix 'hostile'
         $target = "$hostile restored"
 
-        $backup = New-PgBackup -Database $hostile -ConnectionString $script:ConnectionString -Repository (Get-S3Uri $prefix) -S3Endpoint $script:S3.Endpoint -RowCounts -ErrorAction Stop
+        $backup = New-PgBackup -Database $hostile -ConnectionString $script:ConnectionString -Repository (Get-StoreUri $prefix) @endpoint -RowCounts -ErrorAction Stop
         $tested = $backup | Test-PgBackup -Level Restore -ConnectionString $script:ConnectionString -ErrorAction Stop
-        $restored = Get-PgBackupInfo -Repository (Get-S3Uri $prefix) -S3Endpoint $script:S3.Endpoint -Database 'S3 Tëst*' -Latest |
+        $restored = Get-PgBackupInfo -Repository (Get-StoreUri $prefix) @endpoint -Database 'Store Tëst*' -Latest |
             Restore-PgBackup -TargetDatabase $target -ConnectionString $script:ConnectionString -Force -ErrorAction Stop
 
         Get-StoredSha256 "$prefix/$($backup.ArtifactKey)" | Should -Be $backup.Sha256
@@ -190,8 +226,8 @@ Describe 'S3 parity: Restore-PgBackup' {
         Get-RowCounts $target | Should -Be (Get-RowCounts $hostile)
     }
 
-    It 'refuses a corrupt S3 object with BackupCorrupt before creating anything on the server' {
-        $backup = New-S3Backup (New-Prefix 'corrupt')
+    It 'refuses a corrupt stored object with BackupCorrupt before creating anything on the server' {
+        $backup = New-StoreBackup (New-Prefix 'corrupt')
         $null = Set-FlippedByte $backup
         $before = Get-Databases
         $target = 's3_never_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
@@ -203,80 +239,87 @@ Describe 'S3 parity: Restore-PgBackup' {
     }
 }
 
-Describe 'S3 parity: Remove-PgBackupExpired' {
-    It 'removes the same backup Ids from a local folder and an s3rver repository holding the same manifests; -WhatIf on S3 removes nothing' {
+Describe 'Store parity (<Store>): Remove-PgBackupExpired' -ForEach @(@{ Store = 's3' }, @{ Store = 'azure' }) {
+    BeforeAll { $script:Store = $Store }
+
+    It 'removes the same backup Ids from a local folder and a <Store> repository holding the same manifests; -WhatIf removes nothing' {
+        $endpoint = Get-EndpointArgs
         $local = New-TestFolder -Prefix 'pgbackup-s3parity'
         $prefix = New-Prefix 'retention'
-        $s3 = Get-S3Uri $prefix
+        $remote = Get-StoreUri $prefix
         $plan = New-SyntheticPlan
         Write-SyntheticBackups -Location $local -Plan $plan
-        Write-SyntheticBackups -Location $s3 -Plan $plan
-        $keysBefore = Get-S3Keys $prefix
+        Write-SyntheticBackups -Location $remote -Plan $plan
+        $keysBefore = Get-StoreKeys $prefix
         $keysBefore.Count | Should -Be (20 * 2 + 3 + 6 * 2)
         foreach ($key in $keysBefore | Where-Object { $_ -notlike '*.manifest.json' }) {
             Get-StoredSha256 $key | Should -Be (Get-FileHash -Algorithm SHA256 -Path (Join-Path $local $key.Substring($prefix.Length + 1))).Hash.ToLowerInvariant()
         }
         $policy = @{ KeepDaily = 5; KeepWeekly = 2; Utc = $true; Confirm = $false }
 
-        $whatIf = Remove-PgBackupExpired -Repository $s3 -S3Endpoint $script:S3.Endpoint @policy -PassThru -WhatIf -ErrorAction Stop
+        $whatIf = Remove-PgBackupExpired -Repository $remote @endpoint @policy -PassThru -WhatIf -ErrorAction Stop
         $whatIf | Should -BeNullOrEmpty
-        Get-S3Keys $prefix | Should -Be $keysBefore
+        Get-StoreKeys $prefix | Should -Be $keysBefore
 
         $fromLocal = @(Remove-PgBackupExpired -Repository $local @policy -PassThru -ErrorAction Stop)
-        $fromS3 = @(Remove-PgBackupExpired -Repository $s3 -S3Endpoint $script:S3.Endpoint @policy -PassThru -ErrorAction Stop)
+        $fromStore = @(Remove-PgBackupExpired -Repository $remote @endpoint @policy -PassThru -ErrorAction Stop)
 
         $fromLocal.Count | Should -BeGreaterThan 0
-        @($fromS3.Id | Sort-Object) | Should -Be @($fromLocal.Id | Sort-Object)
-        @((Get-PgBackupInfo -Repository $s3 -S3Endpoint $script:S3.Endpoint).Id | Sort-Object) | Should -Be @((Get-PgBackupInfo -Repository $local).Id | Sort-Object)
-        $keysAfter = Get-S3Keys $prefix
-        foreach ($removed in $fromS3) {
+        @($fromStore.Id | Sort-Object) | Should -Be @($fromLocal.Id | Sort-Object)
+        @((Get-PgBackupInfo -Repository $remote @endpoint).Id | Sort-Object) | Should -Be @((Get-PgBackupInfo -Repository $local).Id | Sort-Object)
+        $keysAfter = Get-StoreKeys $prefix
+        foreach ($removed in $fromStore) {
             $keysAfter | Should -Not -Contain "$prefix/$($removed.ManifestKey)"
             if ($removed.ArtifactKey) { $keysAfter | Should -Not -Contain "$prefix/$($removed.ArtifactKey)" }
         }
         Remove-Item $local -Recurse -Force
     }
 
-    It 'Get-PgBackupInfo -Repository s3://… | Remove-PgBackupExpired -KeepLast 1 works through the pipeline' {
+    It 'Get-PgBackupInfo -Repository <store> | Remove-PgBackupExpired -KeepLast 1 works through the pipeline' {
+        $endpoint = Get-EndpointArgs
         $prefix = New-Prefix 'piped'
-        $s3 = Get-S3Uri $prefix
+        $remote = Get-StoreUri $prefix
         $plan = @(New-SyntheticPlan | Where-Object Database -EQ 'crm')
-        Write-SyntheticBackups -Location $s3 -Plan $plan
-        $newest = Get-PgBackupInfo -Repository $s3 -S3Endpoint $script:S3.Endpoint -Latest
+        Write-SyntheticBackups -Location $remote -Plan $plan
+        $newest = Get-PgBackupInfo -Repository $remote @endpoint -Latest
 
-        $removed = @(Get-PgBackupInfo -Repository $s3 -S3Endpoint $script:S3.Endpoint | Remove-PgBackupExpired -KeepLast 1 -PassThru -Confirm:$false -ErrorAction Stop)
+        $removed = @(Get-PgBackupInfo -Repository $remote @endpoint | Remove-PgBackupExpired -KeepLast 1 -PassThru -Confirm:$false -ErrorAction Stop)
 
         $removed.Count | Should -Be 5
         $removed.Id | Should -Not -Contain $newest.Id
-        Get-S3Keys $prefix | Should -Be @("$prefix/$($newest.ArtifactKey)", "$prefix/$($newest.ManifestKey)" | Sort-Object)
+        Get-StoreKeys $prefix | Should -Be @("$prefix/$($newest.ArtifactKey)", "$prefix/$($newest.ManifestKey)" | Sort-Object)
     }
 }
 
-Describe 'S3 parity: failed backups' {
+Describe 'Store parity (<Store>): failed backups' -ForEach @(@{ Store = 's3' }, @{ Store = 'azure' }) {
+    BeforeAll { $script:Store = $Store }
+
     It 'a failed New-PgBackup leaves a Failed manifest that -Status Failed and -Summary see, and no artifact object' {
+        $endpoint = Get-EndpointArgs
         $prefix = New-Prefix 'failed'
-        $s3 = Get-S3Uri $prefix
+        $remote = Get-StoreUri $prefix
         $missing = 'no_such_db_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
 
         $errors = $null
-        $result = New-PgBackup -Database $missing -ConnectionString $script:ConnectionString -Repository $s3 -S3Endpoint $script:S3.Endpoint `
+        $result = New-PgBackup -Database $missing -ConnectionString $script:ConnectionString -Repository $remote @endpoint `
             -ErrorAction SilentlyContinue -ErrorVariable errors
 
         $result | Should -BeNullOrEmpty
         $errors.Count | Should -Be 1
         $errors[0].FullyQualifiedErrorId | Should -Be 'DatabaseNotFound,PgBackup.Commands.NewPgBackupCommand'
-        $keys = @(Get-S3Keys $prefix)
+        $keys = @(Get-StoreKeys $prefix)
         $keys.Count | Should -Be 1
         $keys[0] | Should -BeLike '*.manifest.json'
 
-        $failed = @(Get-PgBackupInfo -Repository $s3 -S3Endpoint $script:S3.Endpoint -Status Failed -ErrorAction Stop)
+        $failed = @(Get-PgBackupInfo -Repository $remote @endpoint -Status Failed -ErrorAction Stop)
         $failed.Count | Should -Be 1
         $failed[0].Database | Should -Be $missing
         $failed[0].Status | Should -Be 'Failed'
         $failed[0].Error | Should -Not -BeNullOrEmpty
         $failed[0].Location | Should -BeNullOrEmpty
-        @(Get-PgBackupInfo -Repository $s3 -S3Endpoint $script:S3.Endpoint -Status Succeeded -ErrorAction Stop) | Should -BeNullOrEmpty
+        @(Get-PgBackupInfo -Repository $remote @endpoint -Status Succeeded -ErrorAction Stop) | Should -BeNullOrEmpty
 
-        $summary = Get-PgBackupInfo -Repository $s3 -S3Endpoint $script:S3.Endpoint -Summary -ErrorAction Stop
+        $summary = Get-PgBackupInfo -Repository $remote @endpoint -Summary -ErrorAction Stop
         $summary.PSObject.TypeNames[0] | Should -Be 'PgBackup.BackupSummary'
         $summary.Database | Should -Be $missing
         $summary.Count | Should -Be 1
