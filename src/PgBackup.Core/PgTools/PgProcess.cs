@@ -17,10 +17,6 @@ internal sealed class PgProcess : IAsyncDisposable
     private static readonly string[] ConnectionVariables =
         ["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE", "PGPASSFILE", "PGSSLMODE"];
 
-    // Repository secrets the PostgreSQL tools never need: a child (and whatever reads its /proc/<pid>/environ) never sees them.
-    private static readonly string[] StorageSecretVariables =
-        [.. Storage.Azure.AzureConnectionResolver.SecretVariables, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
-
     private readonly Process _process;
     private readonly Task<string> _stderr;
     private bool _exited;
@@ -159,7 +155,8 @@ internal sealed class PgProcess : IAsyncDisposable
     /// <summary>Drops the repositories' secrets (Azure, AWS) from a child's environment: the PostgreSQL tools never need them.</summary>
     internal static void RemoveStorageSecrets(IDictionary<string, string?> environment)
     {
-        foreach (var name in StorageSecretVariables)
+        // A child (and whatever reads its /proc/<pid>/environ) never sees them; the stores say which they are.
+        foreach (var name in Storage.RepositoryFactory.SecretVariables)
         {
             environment.Remove(name);
         }

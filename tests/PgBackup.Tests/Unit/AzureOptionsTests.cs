@@ -305,13 +305,15 @@ public sealed class AzureOptionsTests
             ["AZURE_STORAGE_KEY"] = Key,
             ["AZURE_CLIENT_SECRET"] = "client-secret",
             ["AWS_SECRET_ACCESS_KEY"] = "aws-secret",
+            ["AWS_SESSION_TOKEN"] = "aws-session",
+            ["AWS_ACCESS_KEY_ID"] = "AKIDNOTSECRET",
             ["AZURE_STORAGE_ACCOUNT"] = "acme",
             ["PATH"] = "/usr/bin",
         };
 
         PgProcess.RemoveStorageSecrets(environment);
 
-        Assert.Equal(["AZURE_STORAGE_ACCOUNT", "PATH"], environment.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["AWS_ACCESS_KEY_ID", "AZURE_STORAGE_ACCOUNT", "PATH"], environment.Keys.Order(StringComparer.Ordinal));
     }
 
     [Fact]

@@ -32,8 +32,8 @@ internal sealed record AzureRepositoryOptions
     public int MaxBlocksInFlight { get; init; } = 4;
 
     /// <summary>
-    /// The account's blob endpoint for an az:// location (e.g. the one a piped BackupInfo was read
-    /// through); null = from AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT. Ignored for URL locations.
+    /// The account's blob endpoint for an az:// location (e.g. the one a piped BackupInfo's descriptor recorded,
+    /// see <see cref="CompletedBy"/>); null = from AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT. Ignored for URL locations.
     /// </summary>
     public string? ServiceEndpoint { get; init; }
 
