@@ -53,6 +53,7 @@ internal sealed class BackupService
         string? serverVersionText = null;
         string? pgDumpVersionText = null;
         IArtifactUpload? upload = null;
+        long? storedBytes = null;
         await using var server = new PgServer(connection);
         try
         {
@@ -96,6 +97,7 @@ internal sealed class BackupService
             upload = await repository.BeginArtifactAsync(artifactKey, Metadata(request, startedAt), estimatedSize, cancellationToken).ConfigureAwait(false);
 
             var (sha256, size) = await DumpIntoAsync(pgDump, arguments, connection, upload.Content, plan, request.Database, estimatedSize, redactor, cancellationToken).ConfigureAwait(false);
+            storedBytes = size;
             await upload.CommitAsync(sha256, size, cancellationToken).ConfigureAwait(false);
             stopwatch.Stop();
 
@@ -120,22 +122,14 @@ internal sealed class BackupService
         catch (OperationCanceledException)
         {
             // A cancelled backup is not a failed one: remove what was written, record nothing.
-            if (upload is not null)
-            {
-                await upload.AbortAsync().ConfigureAwait(false);
-            }
-
+            await AbortQuietlyAsync(upload, repository).ConfigureAwait(false);
             throw;
         }
         catch (Exception ex)
         {
-            if (upload is not null)
-            {
-                await upload.AbortAsync().ConfigureAwait(false);
-            }
-
-            var failure = ex as PgBackupException
-                ?? new PgDumpFailedException($"Backup of \"{request.Database}\" failed: {redactor.Redact(ex.Message)}", request.Database, ex);
+            // First the partial artifact goes: on a full disk it holds the space the Failed manifest needs.
+            await AbortQuietlyAsync(upload, repository).ConfigureAwait(false);
+            var failure = Classify(ex, request, connection, storedBytes, redactor);
             stopwatch.Stop();
             await RecordFailureAsync(request, connection, id, startedAt, plan, artifactKey, stopwatch.Elapsed, serverVersionText, pgDumpVersionText, redactor.Redact(failure.Message)).ConfigureAwait(false);
             if (ReferenceEquals(failure, ex))
@@ -179,7 +173,7 @@ internal sealed class BackupService
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
                     process.Kill();
-                    throw new RepositoryWriteFailedException($"Writing the backup of \"{database}\" failed: {ex.Message}", database, ex);
+                    throw WriteFailure(database, hashing.BytesWritten, ex);
                 }
 
                 dumped += read;
@@ -190,8 +184,16 @@ internal sealed class BackupService
                 }
             }
 
-            await compressor.DisposeAsync().ConfigureAwait(false);
-            await hashing.FlushAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                // Both still write: the compressor's last block, then what the store buffered.
+                await compressor.DisposeAsync().ConfigureAwait(false);
+                await hashing.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw WriteFailure(database, hashing.BytesWritten, ex);
+            }
         }
         finally
         {
@@ -218,6 +220,53 @@ internal sealed class BackupService
         }
 
         return (hashing.GetHashHex(), hashing.BytesWritten);
+    }
+
+    /// <summary>A failed write into the repository: RepositoryFull when the disk ran out of space, else RepositoryWriteFailed.</summary>
+    private static PgBackupException WriteFailure(string database, long written, Exception ex)
+        => DiskFull.IsDiskFull(ex)
+            ? new RepositoryFullException(FullMessage(database, written), database, ex)
+            : new RepositoryWriteFailedException($"Writing the backup of \"{database}\" failed: {ex.Message}", database, ex);
+
+    private static string FullMessage(string database, long? written)
+        => $"The repository's disk is full: the backup of \"{database}\" stopped " +
+            (written is { } bytes ? $"after {ByteSize.Format(bytes)} ({bytes:N0} bytes) were written" : "while it was being stored") +
+            ". Its partial artifact was removed; free some space (or remove expired backups) and run the backup again.";
+
+    /// <summary>
+    /// What a failed backup is reported as. PgBackup's own failures stand; a full disk, however deep in a store's
+    /// error, is RepositoryFull; a lost server session is the connection failure it is; anything else is a bug
+    /// and says so (UnexpectedError, with its type), rather than passing for a pg_dump failure.
+    /// </summary>
+    private static PgBackupException Classify(Exception ex, BackupRequest request, Connection.PgConnectionSettings connection, long? storedBytes, SecretRedactor redactor)
+        => ex switch
+        {
+            RepositoryFullException full => full,
+            _ when DiskFull.IsDiskFull(ex) => new RepositoryFullException(FullMessage(request.Database, storedBytes), request.Database, ex),
+            PgBackupException known => known,
+            NpgsqlException or System.Net.Sockets.SocketException or TimeoutException => PgServerConnection.Translate(ex, connection, request.Database),
+            _ => new UnexpectedErrorException(
+                $"The backup of \"{request.Database}\" failed with an unexpected {ex.GetType().FullName}: {redactor.Redact(ex.Message)}",
+                request.Database,
+                ex),
+        };
+
+    /// <summary>Removes a half-written artifact; a failure to do so is logged, never allowed to hide the failure that caused it.</summary>
+    private async Task AbortQuietlyAsync(IArtifactUpload? upload, IBackupRepository repository)
+    {
+        if (upload is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await upload.AbortAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or PgBackupException)
+        {
+            _log.Warning($"Could not remove the partial artifact from {repository.Location}: {ex.Message}");
+        }
     }
 
     private static async Task<long?> EstimateSizeAsync(NpgsqlConnection db, CancellationToken cancellationToken)

@@ -68,6 +68,10 @@ internal sealed class RepositoryNotFoundException(string message, object? target
 internal sealed class RepositoryWriteFailedException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("RepositoryWriteFailed", FailureCategory.WriteError, message, target, inner);
 
+/// <summary>The repository's disk (or quota) ran out of space while a backup was being written.</summary>
+internal sealed class RepositoryFullException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("RepositoryFull", FailureCategory.WriteError, message, target, inner);
+
 internal sealed class RepositoryReadFailedException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("RepositoryReadFailed", FailureCategory.ReadError, message, target, inner);
 
@@ -115,3 +119,10 @@ internal sealed class BackupTestFailedException(string message, object? target =
 /// <summary>New-PgBackup -Verify: the backup just written did not pass the structure test.</summary>
 internal sealed class BackupVerificationFailedException(string message, object? target = null)
     : PgBackupException("BackupVerificationFailed", FailureCategory.InvalidResult, message, target);
+
+/// <summary>
+/// A failure no part of PgBackup anticipated (a bug, most likely): reported under its own id, naming the exception
+/// type, so it is never mistaken for a pg_dump or repository failure.
+/// </summary>
+internal sealed class UnexpectedErrorException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("UnexpectedError", FailureCategory.NotSpecified, message, target, inner);

@@ -218,7 +218,15 @@ internal sealed class LocalRepository : IBackupRepository
             }
 
             _done = true;
-            await stream.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // Disposing flushes what is buffered, which fails on a full disk; the file goes anyway (and frees the space).
+            }
+
             TryDelete(partialPath);
         }
 
