@@ -140,16 +140,44 @@ internal sealed class PgProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    /// <summary>Runs a short command (e.g. <c>--version</c>) and returns its stdout.</summary>
-    public static async Task<string> RunForOutputAsync(string path, IEnumerable<string> arguments, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs a short command (e.g. <c>--version</c>) and returns its stdout. One that has not finished within
+    /// <paramref name="timeout"/> is killed (with anything it started) and reported as a TimeoutException.
+    /// </summary>
+    public static async Task<string> RunForOutputAsync(string path, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken)
     {
         using var process = Process.Start(CreateStartInfo(path, arguments)) ?? throw new InvalidOperationException($"Could not start {path}.");
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-        await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-        await stderr.ConfigureAwait(false);
-        return await stdout.ConfigureAwait(false);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            process.StandardInput.Close();
+            var stdout = process.StandardOutput.ReadToEndAsync(deadline.Token);
+            var stderr = process.StandardError.ReadToEndAsync(deadline.Token);
+            await process.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
+            await stderr.ConfigureAwait(false);
+            return await stdout.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Left running, a hung child would outlive the cmdlet.
+            KillAndReap(process);
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new TimeoutException($"{path} did not finish within {timeout.TotalSeconds:0} s.");
+        }
+    }
+
+    private static void KillAndReap(Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit(TimeSpan.FromSeconds(10));
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone.
+        }
     }
 
     /// <summary>Drops the repositories' secrets (Azure, AWS) from a child's environment: the PostgreSQL tools never need them.</summary>

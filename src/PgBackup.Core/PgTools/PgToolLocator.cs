@@ -15,22 +15,33 @@ internal sealed class PgToolLocator
 {
     public const string BinFolderVariable = "PGBACKUP_PG_BIN";
 
+    /// <summary>How long <c>--version</c> may take: a real client answers at once, a wedged one must not hang the cmdlet.</summary>
+    public static readonly TimeSpan DefaultVersionTimeout = TimeSpan.FromSeconds(30);
+
     private static readonly ConcurrentDictionary<string, PgToolVersion?> VersionCache = new(StringComparer.Ordinal);
 
     private readonly Func<string, string?> _environment;
+    private readonly TimeSpan _versionTimeout;
 
-    public PgToolLocator(Func<string, string?>? environment = null)
+    public PgToolLocator(Func<string, string?>? environment = null, TimeSpan? versionTimeout = null)
     {
         _environment = environment ?? System.Environment.GetEnvironmentVariable;
+        _versionTimeout = versionTimeout ?? DefaultVersionTimeout;
     }
 
     /// <summary>Finds <paramref name="toolName"/> with a major version of at least <paramref name="minimumMajor"/>.</summary>
     public async Task<PgTool> FindAsync(string toolName, int minimumMajor, CancellationToken cancellationToken)
     {
         var found = new List<PgTool>();
+        var unanswered = new List<string>();
         foreach (var path in CandidatePaths(toolName))
         {
-            var version = await GetVersionAsync(path, cancellationToken).ConfigureAwait(false);
+            var (version, timedOut) = await GetVersionAsync(path, cancellationToken).ConfigureAwait(false);
+            if (timedOut)
+            {
+                unanswered.Add(path);
+            }
+
             if (version is null)
             {
                 continue;
@@ -50,8 +61,11 @@ internal sealed class PgToolLocator
             var where = _environment(BinFolderVariable) is { Length: > 0 } bin
                 ? $"in {BinFolderVariable} ({bin})"
                 : "on PATH or in the usual PostgreSQL install folders";
+            var hung = unanswered.Count == 0
+                ? string.Empty
+                : $" {string.Join(", ", unanswered)} did not answer --version within {_versionTimeout.TotalSeconds:0} s and was stopped.";
             throw new PgToolNotFoundException(
-                $"{toolName} was not found {where}. Install the PostgreSQL client tools or set {BinFolderVariable} to their bin folder.",
+                $"No working {toolName} was found {where}.{hung} Install the PostgreSQL client tools or set {BinFolderVariable} to their bin folder.",
                 toolName);
         }
 
@@ -148,18 +162,23 @@ internal sealed class PgToolLocator
         return int.TryParse(digits, out var n) ? n : 0;
     }
 
-    private static async Task<PgToolVersion?> GetVersionAsync(string path, CancellationToken cancellationToken)
+    /// <summary>The version <paramref name="path"/> reports, or null; TimedOut when it did not answer in time (not remembered: it may recover).</summary>
+    private async Task<(PgToolVersion? Version, bool TimedOut)> GetVersionAsync(string path, CancellationToken cancellationToken)
     {
         if (VersionCache.TryGetValue(path, out var cached))
         {
-            return cached;
+            return (cached, false);
         }
 
         PgToolVersion? version = null;
         try
         {
-            var output = await PgProcess.RunForOutputAsync(path, ["--version"], cancellationToken).ConfigureAwait(false);
+            var output = await PgProcess.RunForOutputAsync(path, ["--version"], _versionTimeout, cancellationToken).ConfigureAwait(false);
             version = PgToolVersion.TryParse(output);
+        }
+        catch (TimeoutException)
+        {
+            return (null, true);
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or IOException or InvalidOperationException)
         {
@@ -167,6 +186,6 @@ internal sealed class PgToolLocator
         }
 
         VersionCache[path] = version;
-        return version;
+        return (version, false);
     }
 }
