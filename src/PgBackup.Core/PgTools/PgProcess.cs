@@ -13,9 +13,35 @@ internal sealed class PgProcess : IAsyncDisposable
 {
     private const int StderrTailLimit = 64 * 1024;
 
-    // Variables we set ourselves, or that would silently redirect the connection if inherited.
+    // Variables we set ourselves, or that would silently redirect the connection if inherited: never inherited,
+    // passed only when the connection has them.
     private static readonly string[] ConnectionVariables =
-        ["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE", "PGPASSFILE", "PGSSLMODE"];
+        ["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE", "PGPASSFILE", "PGSSLMODE", "PGAPPNAME"];
+
+    // What a client program needs from the session: finding itself and its libraries, temp files, messages in the
+    // user's language and time zone, the home folder (~/.pgpass, ~/.pg_service.conf, ~/.postgresql/ certificates),
+    // Kerberos for GSSAPI logins, and on Windows what the C runtime and libpq (%APPDATA%\postgresql) look up.
+    private static readonly HashSet<string> InheritedNames = new(
+        [
+            "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH",
+            "KRB5_CONFIG", "KRB5CCNAME", "KRB5_KTNAME",
+            "SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT", "TEMP", "TMP", "APPDATA", "LOCALAPPDATA", "USERPROFILE", "HOMEDRIVE", "HOMEPATH",
+            "PROGRAMDATA", "NUMBER_OF_PROCESSORS", "PROCESSOR_ARCHITECTURE",
+        ],
+        OperatingSystem.IsWindows() ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal);
+
+    // libpq's documented client variables (TLS files and modes, GSSAPI, timeouts, encodings, defaults), and the
+    // Debian/Ubuntu pg_wrapper's choice of cluster: settings the user made for every PostgreSQL client.
+    private static readonly HashSet<string> LibpqClientVariables = new(
+        [
+            "PGREQUIRESSL", "PGSSLCOMPRESSION", "PGSSLCERT", "PGSSLKEY", "PGSSLCERTMODE", "PGSSLROOTCERT", "PGSSLCRL",
+            "PGSSLCRLDIR", "PGSSLSNI", "PGSSLNEGOTIATION", "PGSSLMINPROTOCOLVERSION", "PGSSLMAXPROTOCOLVERSION", "PGREQUIREPEER",
+            "PGREQUIREAUTH", "PGCHANNELBINDING", "PGGSSENCMODE", "PGKRBSRVNAME", "PGGSSLIB", "PGGSSDELEGATION",
+            "PGCONNECT_TIMEOUT", "PGCLIENTENCODING", "PGOPTIONS", "PGTARGETSESSIONATTRS", "PGLOADBALANCEHOSTS",
+            "PGDATESTYLE", "PGTZ", "PGGEQO", "PGSYSCONFDIR", "PGSERVICEFILE", "PGLOCALEDIR",
+            "PGCLUSTER", "PG_CLUSTER_CONF_ROOT",
+        ],
+        StringComparer.Ordinal);
 
     private readonly Process _process;
     private readonly Task<string> _stderr;
@@ -180,15 +206,27 @@ internal sealed class PgProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Drops the repositories' secrets (Azure, AWS) from a child's environment: the PostgreSQL tools never need them.</summary>
-    internal static void RemoveStorageSecrets(IDictionary<string, string?> environment)
+    /// <summary>
+    /// Reduces a child's environment to what a PostgreSQL client program can use: an allow-list, so that a secret
+    /// nobody thought of (a cloud token, a CI variable) never reaches the child or its /proc/&lt;pid&gt;/environ.
+    /// The connection variables are not among them: <see cref="ApplyConnectionEnvironment"/> sets those it passes.
+    /// </summary>
+    internal static void KeepOnlyInheritable(IDictionary<string, string?> environment)
     {
-        // A child (and whatever reads its /proc/<pid>/environ) never sees them; the stores say which they are.
-        foreach (var name in Storage.RepositoryFactory.SecretVariables)
+        foreach (var name in environment.Keys.ToList())
         {
-            environment.Remove(name);
+            if (!MayInherit(name))
+            {
+                environment.Remove(name);
+            }
         }
     }
+
+    /// <summary>Whether a child may inherit the variable <paramref name="name"/> from this process.</summary>
+    internal static bool MayInherit(string name)
+        => InheritedNames.Contains(name)
+            || name.StartsWith("LC_", StringComparison.Ordinal)
+            || (LibpqClientVariables.Contains(name) && !ConnectionVariables.Contains(name, StringComparer.Ordinal));
 
     private static ProcessStartInfo CreateStartInfo(string path, IEnumerable<string> arguments)
     {
@@ -201,7 +239,7 @@ internal sealed class PgProcess : IAsyncDisposable
             UseShellExecute = false,
             CreateNoWindow = true,
         };
-        RemoveStorageSecrets(startInfo.Environment);
+        KeepOnlyInheritable(startInfo.Environment);
         foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);

@@ -9,9 +9,6 @@ internal static class RepositoryFactory
 {
     public const string RepositoryVariable = "PGBACKUP_REPOSITORY";
 
-    /// <summary>The environment variables that hold a secret of any store (S3, Azure): no child process needs them.</summary>
-    public static IReadOnlyList<string> SecretVariables { get; } = [.. S3ClientFactory.SecretVariables, .. AzureConnectionResolver.SecretVariables];
-
     /// <summary>
     /// Opens <paramref name="location"/>: <c>s3://bucket/prefix</c>, an Azure Blob location (<c>az://container/prefix</c>
     /// or an http(s) URL), or a local folder (already made absolute by the caller).

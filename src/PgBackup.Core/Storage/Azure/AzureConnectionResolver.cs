@@ -158,10 +158,6 @@ internal static class AzureConnectionResolver
         return new AzureConnection(serviceUri, account, AzureCredentialSource.DefaultAzureCredential, null, null, new CachedTokenCredential(token), []);
     }
 
-    /// <summary>The variables that hold storage or identity secrets: a child process (pg_dump …) never inherits them.</summary>
-    public static IReadOnlyList<string> SecretVariables { get; } =
-        [ConnectionStringVariable, SasTokenVariable, KeyVariable, "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD", PipelinesAccessTokenVariable];
-
     private static TokenCredential EntraIdCredential(Func<string, string?> environment)
     {
         var chain = new List<TokenCredential>();

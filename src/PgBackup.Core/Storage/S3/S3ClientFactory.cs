@@ -16,9 +16,6 @@ internal static class S3ClientFactory
     public const string GlobalEndpointVariable = "AWS_ENDPOINT_URL";
     public const string CustomEndpointDefaultRegion = "us-east-1";
 
-    /// <summary>The variables of the SDK chain that hold secrets (the access key id alone is not one).</summary>
-    public static IReadOnlyList<string> SecretVariables { get; } = ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
-
     public static string? ResolveEndpoint(string? explicitEndpoint)
         => new[] { explicitEndpoint, Environment.GetEnvironmentVariable(ServiceEndpointVariable), Environment.GetEnvironmentVariable(GlobalEndpointVariable) }
             .FirstOrDefault(value => !string.IsNullOrWhiteSpace(value))?.Trim();
