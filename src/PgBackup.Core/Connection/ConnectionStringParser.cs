@@ -138,6 +138,8 @@ internal static class ConnectionStringParser
     private static Dictionary<string, string> ParseKeyValue(string text)
     {
         var result = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        // Named in errors to say where: a key is no secret, its value may be.
+        string? previousKey = null;
         var i = 0;
         while (i < text.Length)
         {
@@ -165,7 +167,8 @@ internal static class ConnectionStringParser
 
             if (i >= text.Length || text[i] != '=' || key.Length == 0)
             {
-                throw new InvalidConnectionStringException($"The connection string is not a postgresql:// URI nor key=value pairs (near \"{key}\").");
+                // Position, not text: the word may be the tail of a password with a space in it.
+                throw new InvalidConnectionStringException($"The connection string is not a postgresql:// URI nor key=value pairs: expected key=value at character {keyStart + 1}{(previousKey is null ? string.Empty : $", after the value of \"{previousKey}\"")}.");
             }
 
             i++;
@@ -220,6 +223,7 @@ internal static class ConnectionStringParser
             }
 
             result[key] = value.ToString();
+            previousKey = key;
         }
 
         ValidatePort(result);
@@ -230,7 +234,9 @@ internal static class ConnectionStringParser
     {
         if (values.TryGetValue("port", out var port) && !(int.TryParse(port, out var number) && number is > 0 and < 65536))
         {
-            throw new InvalidConnectionStringException($"The connection string has an invalid port \"{port}\".");
+            // Not quoted: in a URI whose password holds an unescaped '/' or '@', what reads as the port is part of the password.
+            throw new InvalidConnectionStringException(
+                "The connection string has an invalid port (not a number from 1 to 65535). In a postgresql:// URI, percent-encode a '/', '@' or ':' in the user name or password.");
         }
     }
 
