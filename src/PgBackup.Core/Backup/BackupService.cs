@@ -245,10 +245,7 @@ internal sealed class BackupService
             _ when DiskFull.IsDiskFull(ex) => new RepositoryFullException(FullMessage(request.Database, storedBytes), request.Database, ex),
             PgBackupException known => known,
             NpgsqlException or System.Net.Sockets.SocketException or TimeoutException => PgServerConnection.Translate(ex, connection, request.Database),
-            _ => new UnexpectedErrorException(
-                $"The backup of \"{request.Database}\" failed with an unexpected {ex.GetType().FullName}: {redactor.Redact(ex.Message)}",
-                request.Database,
-                ex),
+            _ => UnexpectedErrorException.For($"The backup of \"{request.Database}\"", ex, redactor.Redact(ex.Message), request.Database),
         };
 
     /// <summary>Removes a half-written artifact; a failure to do so is logged, never allowed to hide the failure that caused it.</summary>

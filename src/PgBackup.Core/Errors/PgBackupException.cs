@@ -125,4 +125,13 @@ internal sealed class BackupVerificationFailedException(string message, object? 
 /// type, so it is never mistaken for a pg_dump or repository failure.
 /// </summary>
 internal sealed class UnexpectedErrorException(string message, object? target = null, Exception? inner = null)
-    : PgBackupException("UnexpectedError", FailureCategory.NotSpecified, message, target, inner);
+    : PgBackupException("UnexpectedError", FailureCategory.NotSpecified, message, target, inner)
+{
+    /// <summary>Wraps <paramref name="exception"/>: "<paramref name="what"/> failed with an unexpected System.X: its message".</summary>
+    /// <param name="what">What was being done ("The backup of \"db\"").</param>
+    /// <param name="exception">The unexpected exception, kept as the inner one.</param>
+    /// <param name="message">Its message as it may be shown (redacted of any secret the caller knows).</param>
+    /// <param name="target">What the error is about.</param>
+    public static UnexpectedErrorException For(string what, Exception exception, string message, object? target = null)
+        => new($"{what} failed with an unexpected {exception.GetType().FullName}: {message}", target, exception);
+}

@@ -110,6 +110,11 @@ public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
         {
             ThrowTerminatingError(ErrorRecords.From(ex));
         }
+        catch (Exception ex) when (pipelineFailure is null)
+        {
+            // Nothing in the core meant this one (a bug): a stable id that says so, and the type that says what.
+            ThrowTerminatingError(ErrorRecords.From(UnexpectedErrorException.For(MyInvocation.MyCommand?.Name ?? GetType().Name, ex, ex.Message)));
+        }
 
         if (pipelineFailure is not null)
         {
