@@ -231,7 +231,7 @@ internal sealed class BackupService
     private static string FullMessage(string database, long? written)
         => $"The repository's disk is full: the backup of \"{database}\" stopped " +
             (written is { } bytes ? $"after {ByteSize.Format(bytes)} ({bytes:N0} bytes) were written" : "while it was being stored") +
-            ". Its partial artifact was removed; free some space (or remove expired backups) and run the backup again.";
+            ". The incomplete artifact is not kept; free some space (or remove expired backups) and run the backup again.";
 
     /// <summary>
     /// What a failed backup is reported as. PgBackup's own failures stand; a full disk, however deep in a store's
