@@ -56,7 +56,7 @@ public sealed class NameCollisionTests(PostgresFixture pg) : IDisposable
         Assert.All(listed, b => Assert.Equal(BackupStatus.Succeeded, b.Status));
     }
 
-    private static BackupService Service(Queue<string> suffixes) => new(clock: new FixedClock(SameSecond), nameSuffix: suffixes.Dequeue);
+    private static BackupService Service(Queue<string> suffixes) => new(clock: new TrustTestClock(SameSecond), nameSuffix: suffixes.Dequeue);
 
     private async Task<string> SmallDatabaseAsync()
     {

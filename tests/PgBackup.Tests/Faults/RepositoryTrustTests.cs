@@ -77,7 +77,7 @@ public sealed class RepositoryTrustTests : IDisposable
         Directory.Move(day, copy);
         Directory.CreateSymbolicLink(day, copy);
 
-        var result = await new RetentionService(clock: new FixedClock(Now)).RunAsync(
+        var result = await new RetentionService(clock: new TrustTestClock(Now)).RunAsync(
             new RetentionRequest { Repository = repository, Policy = new RetentionPolicy { KeepLast = 2 }, TimeZone = TimeZoneInfo.Utc, Backups = listed },
             (_, _, _) => Task.FromResult(true),
             CancellationToken.None);
@@ -96,7 +96,7 @@ public sealed class RepositoryTrustTests : IDisposable
         var written = await ThreeDaysOfShopAsync(repository);
         const string Fifo = "2026/12/01/shop_20261201T020000Z_ffff.dump.manifest.json";
         MakeFifo(Path.Combine(Root, Fifo));
-        var log = new RecordingLog();
+        var log = new TrustTestLog();
 
         // Bounded wait: on a listing that hangs the test fails instead of hanging the run.
         var listed = await new BackupCatalog(repository, log).ListAsync(new CatalogQuery(), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(60));
@@ -128,7 +128,7 @@ public sealed class RepositoryTrustTests : IDisposable
         var big = manifest.TrimEnd().TrimEnd('}') + new string(' ', 17 * 1024 * 1024) + "}";
         const string Key = "2026/12/01/shop_20261201T040000Z_dddd.dump.manifest.json";
         await File.WriteAllTextAsync(Path.Combine(Root, Key), big.Replace(written[0].Id, "shop_20261201T040000Z_dddd", StringComparison.Ordinal));
-        var log = new RecordingLog();
+        var log = new TrustTestLog();
 
         var listed = await new BackupCatalog(repository, log).ListAsync(new CatalogQuery(), CancellationToken.None);
 
@@ -142,10 +142,10 @@ public sealed class RepositoryTrustTests : IDisposable
         var repository = new LocalRepository(Root);
         var written = await ThreeDaysOfShopAsync(repository);
         var future = await SyntheticBackups.WriteAsync(repository, "shop", Now.AddDays(30), BackupStatus.Succeeded, "9999");
-        var log = new RecordingLog();
+        var log = new TrustTestLog();
 
-        var latest = await new BackupCatalog(repository, log, new FixedClock(Now)).ListAsync(new CatalogQuery { LatestOnly = true }, CancellationToken.None);
-        var result = await new RetentionService(log, new FixedClock(Now)).RunAsync(
+        var latest = await new BackupCatalog(repository, log, new TrustTestClock(Now)).ListAsync(new CatalogQuery { LatestOnly = true }, CancellationToken.None);
+        var result = await new RetentionService(log, new TrustTestClock(Now)).RunAsync(
             new RetentionRequest { Repository = repository, Policy = new RetentionPolicy { KeepLast = 1 }, TimeZone = TimeZoneInfo.Utc },
             (_, _, _) => Task.FromResult(true),
             CancellationToken.None);
@@ -202,7 +202,7 @@ public sealed class RepositoryTrustTests : IDisposable
             upper.Add(await SyntheticBackups.WriteAsync(repository, "SHOP", new DateTime(2026, 11, day, 1, 0, 0, DateTimeKind.Utc), BackupStatus.Succeeded, "a00" + day.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         }
 
-        var result = await new RetentionService(clock: new FixedClock(Now)).RunAsync(
+        var result = await new RetentionService(clock: new TrustTestClock(Now)).RunAsync(
             new RetentionRequest { Repository = repository, Policy = new RetentionPolicy { KeepLast = 1 }, TimeZone = TimeZoneInfo.Utc, DatabasePatterns = ["shop"] },
             (_, _, _) => Task.FromResult(true),
             CancellationToken.None);
@@ -259,7 +259,7 @@ public sealed class RepositoryTrustTests : IDisposable
         Assert.Contains("\"artifact\": \"\"", text, StringComparison.Ordinal);
         File.Delete(written[0].ManifestLocation);
         await File.WriteAllTextAsync(written[0].ManifestLocation, text);
-        var log = new RecordingLog();
+        var log = new TrustTestLog();
 
         var listed = await new BackupCatalog(repository, log).ListAsync(new CatalogQuery(), CancellationToken.None);
 
@@ -283,7 +283,7 @@ public sealed class RepositoryTrustTests : IDisposable
         => new BackupCatalog(repository).ListAsync(new CatalogQuery(), CancellationToken.None);
 
     private static Task<RetentionResult> RunAsync(IBackupRepository repository, RetentionPolicy policy)
-        => new RetentionService(clock: new FixedClock(Now)).RunAsync(
+        => new RetentionService(clock: new TrustTestClock(Now)).RunAsync(
             new RetentionRequest { Repository = repository, Policy = policy, TimeZone = TimeZoneInfo.Utc },
             (_, _, _) => Task.FromResult(true),
             CancellationToken.None);
@@ -303,13 +303,13 @@ public sealed class RepositoryTrustTests : IDisposable
 }
 
 /// <summary>A clock stopped at one instant.</summary>
-internal sealed class FixedClock(DateTime utcNow) : TimeProvider
+internal sealed class TrustTestClock(DateTime utcNow) : TimeProvider
 {
     public override DateTimeOffset GetUtcNow() => new(DateTime.SpecifyKind(utcNow, DateTimeKind.Utc));
 }
 
 /// <summary>Keeps the warnings (thread-safe: the catalog reads in parallel).</summary>
-internal sealed class RecordingLog : IOperationLog
+internal sealed class TrustTestLog : IOperationLog
 {
     private readonly List<string> _warnings = [];
 
