@@ -26,9 +26,11 @@ internal sealed class BackupService
     private readonly IOperationLog _log;
     private readonly IProgress<OperationProgress>? _progress;
     private readonly TimeProvider _clock;
+    private readonly Func<string>? _nameSuffix;
 
-    public BackupService(PgToolLocator? locator = null, IOperationLog? log = null, IProgress<OperationProgress>? progress = null, TimeProvider? clock = null)
+    public BackupService(PgToolLocator? locator = null, IOperationLog? log = null, IProgress<OperationProgress>? progress = null, TimeProvider? clock = null, Func<string>? nameSuffix = null)
     {
+        _nameSuffix = nameSuffix;
         _locator = locator ?? new PgToolLocator();
         _log = log ?? NullOperationLog.Instance;
         _progress = progress;
@@ -41,7 +43,7 @@ internal sealed class BackupService
         var connection = request.Connection with { Database = request.Database };
         var redactor = new SecretRedactor([connection.Password]);
         var startedAt = _clock.GetUtcNow().UtcDateTime;
-        var id = BackupNaming.CreateId(request.Database, startedAt);
+        var id = NewId(request, startedAt);
         // The key is fixed before we know which compression stage applies; the extension follows the plan.
         var plan = CompressionPlan.For(request.Format, request.Compression, request.CompressionLevel, pgDumpMajor: null);
         var artifactKey = BackupNaming.ArtifactKey(id, startedAt, BackupNaming.Extension(request.Format, plan.StreamCompression));
@@ -94,7 +96,19 @@ internal sealed class BackupService
                 },
                 pgDump.Version.Major);
 
-            upload = await repository.BeginArtifactAsync(artifactKey, Metadata(request, startedAt), estimatedSize, cancellationToken).ConfigureAwait(false);
+            for (var attempt = 1; upload is null; attempt++)
+            {
+                try
+                {
+                    upload = await repository.BeginArtifactAsync(artifactKey, Metadata(request, startedAt), estimatedSize, cancellationToken).ConfigureAwait(false);
+                }
+                catch (RepositoryObjectExistsException) when (attempt < BackupNaming.NameAttempts)
+                {
+                    // Another run of this database drew the same name in the same second: draw again, never overwrite.
+                    id = NewId(request, startedAt);
+                    artifactKey = BackupNaming.ArtifactKey(id, startedAt, BackupNaming.Extension(request.Format, plan.StreamCompression));
+                }
+            }
 
             var (sha256, size) = await DumpIntoAsync(pgDump, arguments, connection, upload.Content, plan, request.Database, estimatedSize, redactor, cancellationToken).ConfigureAwait(false);
             storedBytes = size;
@@ -280,6 +294,8 @@ internal sealed class BackupService
         }
     }
 
+    private string NewId(BackupRequest request, DateTime startedAt) => BackupNaming.CreateId(request.Database, startedAt, _nameSuffix?.Invoke());
+
     /// <summary>What a store may attach to the backup's objects (S3 object metadata).</summary>
     private static ArtifactMetadata Metadata(BackupRequest request, DateTime startedAt) => new(request.Database, startedAt, request.BackupType, ToolInfo.Version);
 
@@ -326,7 +342,22 @@ internal sealed class BackupService
         {
             // Not cancellable: the attempt is over, the record of it should still land.
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-            await request.Repository.WriteSmallObjectAsync(BackupNaming.ManifestKeyFor(artifactKey), ManifestSerializer.Serialize(manifest), Metadata(request, startedAt), timeout.Token).ConfigureAwait(false);
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await request.Repository.WriteSmallObjectAsync(BackupNaming.ManifestKeyFor(artifactKey), ManifestSerializer.Serialize(manifest), Metadata(request, startedAt), timeout.Token).ConfigureAwait(false);
+                    return;
+                }
+                catch (RepositoryObjectExistsException) when (attempt < BackupNaming.NameAttempts)
+                {
+                    // The name is another run's (same database, second and suffix): record this attempt under a new one.
+                    var name = artifactKey[(artifactKey.LastIndexOf('/') + 1)..];
+                    var newId = NewId(request, startedAt);
+                    artifactKey = artifactKey[..^name.Length] + newId + name[manifest.Id.Length..];
+                    manifest = manifest with { Id = newId };
+                }
+            }
         }
         catch (Exception ex) when (ex is PgBackupException or IOException or OperationCanceledException)
         {

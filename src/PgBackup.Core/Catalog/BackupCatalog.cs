@@ -1,3 +1,4 @@
+using System.Globalization;
 using PgBackup.Diagnostics;
 using PgBackup.Errors;
 using PgBackup.Storage;
@@ -19,61 +20,144 @@ internal sealed record CatalogQuery
 }
 
 /// <summary>Reads manifests from a repository and turns them into <see cref="BackupInfo"/>.</summary>
-internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog? log = null)
+/// <remarks>
+/// List by key, fetch by need: a key already names its database and start second
+/// (<see cref="BackupNaming.TryParseKey"/>), so the database patterns and -Since are applied to the listing before a
+/// manifest is fetched, and -Latest reads each database's keys newest first only until it finds its answer. What a
+/// fetched manifest says is still checked against the query: the key only narrows what is read.
+/// </remarks>
+internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog? log = null, TimeProvider? clock = null)
 {
+    /// <summary>How far in the future a start time may be and still count as now: clocks of backup hosts drift.</summary>
+    public static readonly TimeSpan ClockSkew = TimeSpan.FromMinutes(5);
+
     private const int ParallelReads = 16;
 
     private readonly IOperationLog _log = log ?? NullOperationLog.Instance;
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
 
     public IBackupRepository Repository => repository;
+
+    /// <summary>
+    /// A backup said to start beyond the clock skew after <paramref name="nowUtc"/> (a wrong clock or a crafted
+    /// manifest): never the newest, never counted by retention, never expired by age.
+    /// </summary>
+    public static bool IsFutureDated(DateTime startedAt, DateTime nowUtc)
+        => (startedAt.Kind == DateTimeKind.Local ? startedAt.ToUniversalTime() : startedAt) > nowUtc + ClockSkew;
+
+    /// <summary>The warning that names a future-dated backup (the same words wherever one is met).</summary>
+    public static string FutureDatedWarning(string manifestLocation, DateTime startedAtUtc)
+        => string.Create(CultureInfo.InvariantCulture,
+            $"{manifestLocation} says it started at {startedAtUtc:yyyy-MM-dd HH:mm:ss}Z, in the future: it is never taken as the newest backup, not counted by retention rules and never expired by age. Check the clock of the host that wrote it.");
 
     /// <summary>Lists backups newest first. Unreadable manifests are reported as warnings and skipped.</summary>
     public async Task<IReadOnlyList<BackupInfo>> ListAsync(CatalogQuery query, CancellationToken cancellationToken)
     {
         await repository.EnsureExistsAsync(cancellationToken).ConfigureAwait(false);
 
-        var manifestKeys = new List<string>();
+        var nowUtc = _clock.GetUtcNow().UtcDateTime;
+        var matchers = query.DatabasePatterns.Select(WildcardMatcher.Create).ToArray();
+        var since = query.Since?.ToUniversalTime();
+        bool Wanted(string database) => matchers.Length == 0 || matchers.Any(m => m(database));
+
+        var unnamed = new List<string>();
+        var named = new List<(string Key, string Database, DateTime StartedAtUtc)>();
         await foreach (var item in repository.ListAsync(string.Empty, cancellationToken).ConfigureAwait(false))
         {
-            if (BackupNaming.IsManifestKey(item.Key))
+            if (!BackupNaming.IsManifestKey(item.Key))
             {
-                manifestKeys.Add(item.Key);
+                continue;
+            }
+
+            if (!BackupNaming.TryParseKey(item.Key, out var parsed))
+            {
+                unnamed.Add(item.Key);
+            }
+            else if (Wanted(parsed.Database) && (since is null || parsed.StartedAtUtc.AddSeconds(1) > since.Value))
+            {
+                // The key holds the start to the second: the manifest's own time is within that second.
+                named.Add((item.Key, parsed.Database, parsed.StartedAtUtc));
             }
         }
 
-        var results = new BackupInfo?[manifestKeys.Count];
-        await Parallel.ForAsync(0, manifestKeys.Count, new ParallelOptions { MaxDegreeOfParallelism = ParallelReads, CancellationToken = cancellationToken }, async (i, ct) =>
-        {
-            try
-            {
-                results[i] = await ReadAsync(manifestKeys[i], ct).ConfigureAwait(false);
-            }
-            catch (PgBackupException ex) when (ex is InvalidManifestException or RepositoryReadFailedException)
-            {
-                _log.Warning($"Skipping {repository.GetObjectLocation(manifestKeys[i])}: {ex.Message}");
-            }
-        }).ConfigureAwait(false);
+        var status = query.LatestOnly ? query.Status ?? BackupStatus.Succeeded : query.Status;
+        bool Selected(BackupInfo b)
+            => Wanted(b.Database)
+            && (since is null || b.StartedAt >= since.Value)
+            && (status is null || b.Status == status)
+            && !(query.LatestOnly && IsFutureDated(b.StartedAt, nowUtc));
 
-        var matchers = query.DatabasePatterns.Select(WildcardMatcher.Create).ToArray();
-        IEnumerable<BackupInfo> selected = results
-            .OfType<BackupInfo>()
-            .Where(b => matchers.Length == 0 || matchers.Any(m => m(b.Database)))
-            .Where(b => query.Since is null || b.StartedAt >= query.Since.Value.ToUniversalTime())
-            .OrderByDescending(b => b.StartedAt)
-            .ThenByDescending(b => b.Id, StringComparer.Ordinal);
-
+        var read = new List<BackupInfo>(await ReadManyAsync(unnamed, nowUtc, cancellationToken).ConfigureAwait(false));
         if (query.LatestOnly)
         {
-            var status = query.Status ?? BackupStatus.Succeeded;
-            selected = selected.Where(b => b.Status == status).GroupBy(b => b.Database, StringComparer.Ordinal).Select(g => g.First())
-                .OrderByDescending(b => b.StartedAt);
+            var groups = named.GroupBy(k => k.Database, StringComparer.Ordinal).ToList();
+            var perDatabase = new BackupInfo?[groups.Count];
+            await Parallel.ForAsync(0, groups.Count, new ParallelOptions { MaxDegreeOfParallelism = ParallelReads, CancellationToken = cancellationToken }, async (i, ct) =>
+            {
+                // Newest key first; stop at the first manifest that answers the query.
+                foreach (var key in groups[i].OrderByDescending(k => k.StartedAtUtc).ThenByDescending(k => k.Key, StringComparer.Ordinal))
+                {
+                    if (IsFutureDated(key.StartedAtUtc, nowUtc))
+                    {
+                        _log.Warning(FutureDatedWarning(repository.GetObjectLocation(key.Key), key.StartedAtUtc));
+                        continue;
+                    }
+
+                    if (await TryReadAsync(key.Key, nowUtc, ct).ConfigureAwait(false) is { } backup && Selected(backup))
+                    {
+                        perDatabase[i] = backup;
+                        return;
+                    }
+                }
+            }).ConfigureAwait(false);
+            read.AddRange(perDatabase.OfType<BackupInfo>());
         }
-        else if (query.Status is { } status)
+        else
         {
-            selected = selected.Where(b => b.Status == status);
+            read.AddRange(await ReadManyAsync(named.Select(k => k.Key).ToList(), nowUtc, cancellationToken).ConfigureAwait(false));
+        }
+
+        IEnumerable<BackupInfo> selected = read
+            .Where(Selected)
+            .OrderByDescending(b => b.StartedAt)
+            .ThenByDescending(b => b.Id, StringComparer.Ordinal);
+        if (query.LatestOnly)
+        {
+            selected = selected.GroupBy(b => b.Database, StringComparer.Ordinal).Select(g => g.First()).OrderByDescending(b => b.StartedAt);
         }
 
         return selected.ToList();
+    }
+
+    /// <summary>Reads manifests in parallel; the unreadable ones are warned about and left out.</summary>
+    private async Task<IReadOnlyList<BackupInfo>> ReadManyAsync(IReadOnlyList<string> manifestKeys, DateTime nowUtc, CancellationToken cancellationToken)
+    {
+        var results = new BackupInfo?[manifestKeys.Count];
+        await Parallel.ForAsync(0, manifestKeys.Count, new ParallelOptions { MaxDegreeOfParallelism = ParallelReads, CancellationToken = cancellationToken }, async (i, ct) =>
+        {
+            results[i] = await TryReadAsync(manifestKeys[i], nowUtc, ct).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        return results.OfType<BackupInfo>().ToList();
+    }
+
+    /// <summary>One manifest, or null (with a warning naming it) when it cannot be read or is not valid.</summary>
+    private async Task<BackupInfo?> TryReadAsync(string manifestKey, DateTime nowUtc, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var backup = await ReadAsync(manifestKey, cancellationToken).ConfigureAwait(false);
+            if (IsFutureDated(backup.StartedAt, nowUtc))
+            {
+                _log.Warning(FutureDatedWarning(backup.ManifestLocation, backup.StartedAt));
+            }
+
+            return backup;
+        }
+        catch (PgBackupException ex) when (ex is InvalidManifestException or RepositoryReadFailedException)
+        {
+            _log.Warning($"Skipping {repository.GetObjectLocation(manifestKey)}: {ex.Message}");
+            return null;
+        }
     }
 
     /// <summary>Reads one manifest by key.</summary>
@@ -121,7 +205,10 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
     }
 }
 
-/// <summary>PowerShell-style wildcards (<c>*</c>, <c>?</c>, <c>[abc]</c>), case-insensitive, without a PowerShell reference.</summary>
+/// <summary>
+/// PowerShell-style wildcards (<c>*</c>, <c>?</c>, <c>[abc]</c>) without a PowerShell reference, case-sensitive:
+/// PostgreSQL database names are ("shop" and "SHOP" are two databases, and retention of one must not touch the other).
+/// </summary>
 internal static class WildcardMatcher
 {
     public static Func<string, bool> Create(string pattern)
@@ -161,7 +248,7 @@ internal static class WildcardMatcher
         }
 
         var compiled = new System.Text.RegularExpressions.Regex(regex.Append('$').ToString(),
-            System.Text.RegularExpressions.RegexOptions.IgnoreCase | System.Text.RegularExpressions.RegexOptions.CultureInvariant | System.Text.RegularExpressions.RegexOptions.Singleline);
+            System.Text.RegularExpressions.RegexOptions.CultureInvariant | System.Text.RegularExpressions.RegexOptions.Singleline);
         return compiled.IsMatch;
     }
 }

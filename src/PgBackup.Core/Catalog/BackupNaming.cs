@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace PgBackup.Catalog;
 
@@ -10,10 +11,16 @@ namespace PgBackup.Catalog;
 /// <c>&lt;same name&gt;.manifest.json</c>. Database names are file-name-encoded (see
 /// <see cref="EncodeDatabaseName"/>); the manifest always holds the real name.
 /// </summary>
-internal static class BackupNaming
+internal static partial class BackupNaming
 {
     public const string ManifestSuffix = ".manifest.json";
     public const string TimestampFormat = "yyyyMMdd'T'HHmmss'Z'";
+
+    /// <summary>
+    /// How many names a backup draws before giving up: names are created exclusively, and a taken one (two runs of
+    /// a database in the same second drawing the same 16-bit suffix) is drawn again, never overwritten.
+    /// </summary>
+    public const int NameAttempts = 8;
 
     public static string CreateId(string database, DateTime startedAtUtc, string? randomHex = null)
     {
@@ -29,6 +36,41 @@ internal static class BackupNaming
     }
 
     public static string ManifestKeyFor(string artifactKey) => artifactKey + ManifestSuffix;
+
+    /// <summary>
+    /// The database and start time (to the second) a key's file name was made from, so a listing can be filtered
+    /// before any manifest is fetched. False for names outside the layout; the manifest stays the authority.
+    /// </summary>
+    public static bool TryParseKey(string key, out (string Database, DateTime StartedAtUtc) parsed)
+    {
+        parsed = default;
+        var match = KeyName().Match(key);
+        if (!match.Success
+            || !DateTime.TryParseExact(match.Groups["time"].Value, TimestampFormat, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var started))
+        {
+            return false;
+        }
+
+        var encoded = match.Groups["database"].Value;
+        string database;
+        try
+        {
+            database = Uri.UnescapeDataString(encoded);
+        }
+        catch (UriFormatException)
+        {
+            return false;
+        }
+
+        // Only a name this layout could have written (the encoding is one-to-one): anything else is read to be judged.
+        if (!string.Equals(EncodeDatabaseName(database), encoded, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        parsed = (database, DateTime.SpecifyKind(started, DateTimeKind.Utc));
+        return true;
+    }
 
     public static bool IsManifestKey(string key) => key.EndsWith(ManifestSuffix, StringComparison.Ordinal);
 
@@ -75,4 +117,8 @@ internal static class BackupNaming
 
         return builder.Length == 0 ? "%00" : builder.ToString();
     }
+
+    // <encoded database>_<yyyyMMddTHHmmssZ>_<4 hex>.<extension…>, the last segment of a key.
+    [GeneratedRegex(@"(?:^|/)(?<database>[^/]+)_(?<time>\d{8}T\d{6}Z)_[0-9a-f]{4}\.[^/]+$", RegexOptions.CultureInvariant)]
+    private static partial Regex KeyName();
 }

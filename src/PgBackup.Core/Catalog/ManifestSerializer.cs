@@ -48,6 +48,17 @@ internal static class ManifestSerializer
             throw new InvalidManifestException($"{source} names an artifact outside its folder (\"{artifact}\").", source);
         }
 
+        // A Succeeded backup is its artifact: without a name there is nothing to restore (and "" would be the folder).
+        if (manifest.Artifact is { } named && string.IsNullOrWhiteSpace(named))
+        {
+            throw new InvalidManifestException($"{source} names an empty artifact.", source);
+        }
+
+        if (manifest.Status == BackupStatus.Succeeded && manifest.Artifact is null)
+        {
+            throw new InvalidManifestException($"{source} says Succeeded but names no artifact.", source);
+        }
+
         return manifest;
     }
 

@@ -84,6 +84,10 @@ internal sealed class RepositoryAccessDeniedException(string message, object? ta
 internal sealed class InvalidRepositoryException(string message, object? target = null)
     : PgBackupException("InvalidRepository", FailureCategory.InvalidArgument, message, target);
 
+/// <summary>A create-only write found its key taken (a name drawn twice, or another writer): nothing was overwritten.</summary>
+internal sealed class RepositoryObjectExistsException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("RepositoryObjectExists", FailureCategory.WriteError, message, target, inner);
+
 internal sealed class InvalidManifestException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("InvalidManifest", FailureCategory.InvalidData, message, target, inner);
 

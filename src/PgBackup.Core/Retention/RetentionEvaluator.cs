@@ -1,4 +1,5 @@
 using System.Globalization;
+using PgBackup.Catalog;
 
 namespace PgBackup.Retention;
 
@@ -12,6 +13,9 @@ internal enum RetentionRule
     KeepDaily,
     KeepWeekly,
     KeepMonthly,
+
+    /// <summary>Started more than the clock skew after now: never counted, never expired, never the newest.</summary>
+    FutureDated,
 }
 
 /// <summary>Why a backup is kept: the rule and what it matched (rank, day, ISO week or month).</summary>
@@ -57,6 +61,7 @@ internal sealed record RetentionEvaluation(IReadOnlyList<RetentionDecision> Deci
 /// time moving forward monotonically.</item>
 /// <item>RetentionDays is an age: StartedAt at or after now minus N×24 hours.</item>
 /// <item>Whatever the policy, the newest Succeeded backup of each database is kept.</item>
+/// <item>A backup started more than <see cref="BackupCatalog.ClockSkew"/> after now is kept and takes part in no rule.</item>
 /// </list>
 /// </remarks>
 internal static class RetentionEvaluator
@@ -84,9 +89,17 @@ internal static class RetentionEvaluator
                 .ToList();
             var reasons = ordered.ToDictionary(backup => backup, _ => new List<RetentionReason>());
 
+            // Dated in the future (a wrong clock, a crafted manifest): kept, but out of every series, so it can
+            // neither be the newest good backup nor push a real one out of -KeepLast, and no age makes it expire.
+            var future = ordered.Where(backup => BackupCatalog.IsFutureDated(Utc(backup.StartedAt), nowUtc)).ToHashSet();
+            foreach (var backup in future)
+            {
+                reasons[backup].Add(new RetentionReason(RetentionRule.FutureDated, "started in the future"));
+            }
+
             foreach (var status in new[] { BackupStatus.Succeeded, BackupStatus.Failed })
             {
-                var series = ordered.Where(backup => backup.Status == status).ToList();
+                var series = ordered.Where(backup => backup.Status == status && !future.Contains(backup)).ToList();
                 if (status == BackupStatus.Succeeded && series.Count > 0)
                 {
                     reasons[series[0]].Add(new RetentionReason(RetentionRule.NewestSucceeded, "newest succeeded backup of the database"));

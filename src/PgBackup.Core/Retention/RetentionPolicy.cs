@@ -11,6 +11,9 @@ namespace PgBackup.Retention;
 /// </summary>
 internal sealed record RetentionPolicy
 {
+    /// <summary>About 273 years: far beyond any real retention, well inside what dates and time spans can hold.</summary>
+    public const int MaximumRetentionDays = 100_000;
+
     /// <summary>Keep everything started within this many days (24-hour periods) before now.</summary>
     public int? RetentionDays { get; init; }
 
@@ -45,6 +48,13 @@ internal sealed record RetentionPolicy
             {
                 throw new InvalidRetentionPolicyException($"{name} must be zero or more, not {value.Value.ToString(CultureInfo.InvariantCulture)}.", this);
             }
+        }
+
+        // Beyond this, "now minus N days" is not a date (an OverflowException, not an answer).
+        if (RetentionDays > MaximumRetentionDays)
+        {
+            throw new InvalidRetentionPolicyException(
+                string.Create(CultureInfo.InvariantCulture, $"{nameof(RetentionDays)} must be at most {MaximumRetentionDays}, not {RetentionDays}."), this);
         }
     }
 

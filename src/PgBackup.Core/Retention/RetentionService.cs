@@ -102,6 +102,15 @@ internal sealed class RetentionService(IOperationLog? log = null, TimeProvider? 
         var backups = request.Backups
             ?? await new BackupCatalog(repository, _log).ListAsync(new CatalogQuery { DatabasePatterns = request.DatabasePatterns }, cancellationToken).ConfigureAwait(false);
 
+        if (request.Backups is not null)
+        {
+            // Listed backups were warned about by the catalog; piped ones are named here.
+            foreach (var future in backups.Where(backup => BackupCatalog.IsFutureDated(backup.StartedAt, nowUtc)))
+            {
+                _log.Warning(BackupCatalog.FutureDatedWarning(future.ManifestLocation, future.StartedAt));
+            }
+        }
+
         var evaluation = RetentionEvaluator.Evaluate(backups, request.Policy, nowUtc, request.TimeZone);
         var result = new RetentionResult { Repository = repository.Location, Evaluation = evaluation };
         _log.Verbose($"Policy {request.Policy} in {request.TimeZone.Id}: {evaluation.Decisions.Count} backup(s), {evaluation.Expired.Count()} expired.");
@@ -110,10 +119,13 @@ internal sealed class RetentionService(IOperationLog? log = null, TimeProvider? 
             _log.Verbose($"Keeping {kept.Backup.Id}: {string.Join(", ", kept.Reasons)}.");
         }
 
+        // How many manifests still name each artifact: a crafted (or copied) manifest may name another backup's.
+        var namedBy = backups.Select(backup => backup.ArtifactKey).OfType<string>().GroupBy(key => key, StringComparer.Ordinal)
+            .ToDictionary(group => group.Key, group => group.Count(), StringComparer.Ordinal);
         foreach (var expired in evaluation.Expired.Select(decision => decision.Backup).Reverse())
         {
             cancellationToken.ThrowIfCancellationRequested();
-            await RemoveBackupAsync(repository, expired, request.Policy, confirm, result, cancellationToken).ConfigureAwait(false);
+            await RemoveBackupAsync(repository, expired, request.Policy, confirm, namedBy, result, cancellationToken).ConfigureAwait(false);
         }
 
         if (request.IncludeIncomplete)
@@ -124,7 +136,14 @@ internal sealed class RetentionService(IOperationLog? log = null, TimeProvider? 
         return result;
     }
 
-    private async Task RemoveBackupAsync(IBackupRepository repository, BackupInfo backup, RetentionPolicy policy, ConfirmRemoval confirm, RetentionResult result, CancellationToken cancellationToken)
+    private async Task RemoveBackupAsync(
+        IBackupRepository repository,
+        BackupInfo backup,
+        RetentionPolicy policy,
+        ConfirmRemoval confirm,
+        Dictionary<string, int> namedBy,
+        RetentionResult result,
+        CancellationToken cancellationToken)
     {
         var target = string.Create(CultureInfo.InvariantCulture,
             $"{backup.Id} ({backup.Database}, {backup.Status}, started {backup.StartedAt:yyyy-MM-dd HH:mm:ss}Z, {ByteSize.Format(backup.SizeBytes)}) at {backup.ManifestLocation}");
@@ -146,20 +165,42 @@ internal sealed class RetentionService(IOperationLog? log = null, TimeProvider? 
             // Manifest first: if we stop half-way, what is left is an artifact without a manifest
             // (an incomplete leftover, cleaned by -IncludeIncomplete), never a listed backup without its file.
             await repository.DeleteAsync(backup.ManifestKey, cancellationToken).ConfigureAwait(false);
+            var artifactRemoved = false;
             if (backup.ArtifactKey is { } artifactKey)
             {
                 // Not cancellable: the pair is removed together once the manifest is gone.
-                await repository.DeleteAsync(artifactKey, CancellationToken.None).ConfigureAwait(false);
+                artifactRemoved = await RemoveArtifactAsync(repository, backup, artifactKey, namedBy).ConfigureAwait(false);
             }
 
             result.Removed.Add(backup);
-            result.BytesFreed += backup.ArtifactKey is null ? 0 : backup.SizeBytes;
+            result.BytesFreed += artifactRemoved ? backup.SizeBytes : 0;
             _log.Verbose($"Removed {backup.Id}.");
         }
         catch (PgBackupException ex)
         {
             result.Failures.Add(ex);
         }
+    }
+
+    /// <summary>
+    /// Removes an expired backup's artifact unless another manifest still names it: one listed and not removed, or
+    /// the artifact's own manifest when the expired one is not it (checked in the store, as the listing may have
+    /// left other databases' manifests unread). Returns whether it was removed.
+    /// </summary>
+    private async Task<bool> RemoveArtifactAsync(IBackupRepository repository, BackupInfo backup, string artifactKey, Dictionary<string, int> namedBy)
+    {
+        var othersNaming = namedBy.TryGetValue(artifactKey, out var count) ? count - 1 : 0;
+        namedBy[artifactKey] = othersNaming;
+        var ownManifest = BackupNaming.ManifestKeyFor(artifactKey);
+        if (othersNaming > 0
+            || (!string.Equals(ownManifest, backup.ManifestKey, StringComparison.Ordinal) && await repository.ExistsAsync(ownManifest, CancellationToken.None).ConfigureAwait(false)))
+        {
+            _log.Warning($"Kept {repository.GetObjectLocation(artifactKey)}: {backup.ManifestLocation} named it, but another manifest still does.");
+            return false;
+        }
+
+        await repository.DeleteAsync(artifactKey, CancellationToken.None).ConfigureAwait(false);
+        return true;
     }
 
     private async Task RemoveIncompleteAsync(

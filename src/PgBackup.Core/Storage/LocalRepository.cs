@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 using PgBackup.Errors;
 
 namespace PgBackup.Storage;
@@ -6,10 +8,18 @@ namespace PgBackup.Storage;
 /// <summary>
 /// A repository in a local (or mounted) folder. Artifacts are written as <c>.partial</c> files,
 /// flushed to the disk and renamed, so a crash never leaves a file under its final name.
+/// <para>
+/// The folder is untrusted input: symbolic links below the root are never followed (not by the listing, not by a
+/// read, an existence check or a removal, each checking the path again right before it acts), only regular files
+/// are read, files are created owner-only (0600) and never replace an existing one.
+/// </para>
 /// </summary>
 internal sealed class LocalRepository : IBackupRepository
 {
     public const string PartialSuffix = ".partial";
+
+    /// <summary>rw------- : backups hold a whole database, whatever the umask says.</summary>
+    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
     public LocalRepository(string rootPath)
     {
@@ -50,13 +60,23 @@ internal sealed class LocalRepository : IBackupRepository
 
     public Task<IArtifactUpload> BeginArtifactAsync(string key, ArtifactMetadata metadata, long? expectedSizeBytes, CancellationToken cancellationToken)
     {
-        var finalPath = PathOf(key);
+        var finalPath = CheckedPath(key);
         var partialPath = finalPath + PartialSuffix;
+        // Taken by a finished backup or one still being written (its .partial): the caller draws another name.
+        if (Taken(finalPath) || Taken(partialPath))
+        {
+            throw SmallObjects.Exists(finalPath);
+        }
+
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(finalPath)!);
-            var stream = new FileStream(partialPath, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16, FileOptions.Asynchronous);
+            var stream = CreateNew(partialPath, FileShare.Read, 1 << 16);
             return Task.FromResult<IArtifactUpload>(new LocalArtifactUpload(stream, partialPath, finalPath));
+        }
+        catch (IOException ex) when (Taken(partialPath))
+        {
+            throw SmallObjects.Exists(finalPath, ex);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -66,18 +86,30 @@ internal sealed class LocalRepository : IBackupRepository
 
     public async Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, ArtifactMetadata? metadata, CancellationToken cancellationToken)
     {
-        var path = PathOf(key);
+        var path = CheckedPath(key);
+        if (Taken(path))
+        {
+            throw SmallObjects.Exists(path);
+        }
+
         var temporary = path + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
+            await using (var stream = CreateNew(temporary, FileShare.None, 4096))
             {
                 await stream.WriteAsync(content, cancellationToken).ConfigureAwait(false);
                 stream.Flush(flushToDisk: true);
             }
 
-            File.Move(temporary, path, overwrite: true);
+            // Never overwrite: on Unix .NET moves without overwriting by link() + unlink(), which fails atomically
+            // when the name appeared meanwhile (a same-second run that drew the same suffix).
+            File.Move(temporary, path, overwrite: false);
+        }
+        catch (IOException ex) when (Taken(path))
+        {
+            TryDelete(temporary);
+            throw SmallObjects.Exists(path, ex);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -93,10 +125,11 @@ internal sealed class LocalRepository : IBackupRepository
 
     public async Task<byte[]> ReadSmallObjectAsync(string key, CancellationToken cancellationToken)
     {
-        var path = PathOf(key);
+        var path = CheckedPath(key);
         try
         {
-            return await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+            await using var stream = OpenRegularFile(path, 4096);
+            return await SmallObjects.ReadBoundedAsync(stream, stream.Length, path, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -110,10 +143,10 @@ internal sealed class LocalRepository : IBackupRepository
 
     public Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken)
     {
-        var path = PathOf(key);
+        var path = CheckedPath(key);
         try
         {
-            return Task.FromResult<Stream>(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan));
+            return Task.FromResult<Stream>(OpenRegularFile(path, 1 << 16));
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -125,7 +158,7 @@ internal sealed class LocalRepository : IBackupRepository
         }
     }
 
-    public Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) => Task.FromResult(File.Exists(PathOf(key)));
+    public Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) => Task.FromResult(File.Exists(CheckedPath(key)));
 
     public async IAsyncEnumerable<RepositoryObject> ListAsync(string keyPrefix, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -134,14 +167,32 @@ internal sealed class LocalRepository : IBackupRepository
             yield break;
         }
 
-        var options = new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.None };
-        foreach (var file in new DirectoryInfo(Root).EnumerateFiles("*", options))
+        // Walked by hand, skipping every symbolic link: .NET's recursive enumeration follows linked folders, so a
+        // "latest -> 2026/12/01" link listed each backup twice and a folder linked outside the repository was listed
+        // (and expired) as if it were inside. Without links each real file has exactly one key.
+        var options = new EnumerationOptions { RecurseSubdirectories = false, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint };
+        var folders = new Stack<DirectoryInfo>([new DirectoryInfo(Root)]);
+        while (folders.TryPop(out var folder))
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var key = Path.GetRelativePath(Root, file.FullName).Replace(Path.DirectorySeparatorChar, '/');
-            if (key.StartsWith(keyPrefix, StringComparison.Ordinal))
+            foreach (var entry in folder.EnumerateFileSystemInfos("*", options))
             {
-                yield return new RepositoryObject(key, file.Length, file.LastWriteTimeUtc);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (entry.LinkTarget is not null)
+                {
+                    continue;
+                }
+
+                if (entry is DirectoryInfo subfolder)
+                {
+                    folders.Push(subfolder);
+                    continue;
+                }
+
+                var key = Path.GetRelativePath(Root, entry.FullName).Replace(Path.DirectorySeparatorChar, '/');
+                if (key.StartsWith(keyPrefix, StringComparison.Ordinal))
+                {
+                    yield return new RepositoryObject(key, ((FileInfo)entry).Length, entry.LastWriteTimeUtc);
+                }
             }
         }
 
@@ -150,7 +201,8 @@ internal sealed class LocalRepository : IBackupRepository
 
     public Task DeleteAsync(string key, CancellationToken cancellationToken)
     {
-        var path = PathOf(key);
+        // Checked again right before the removal: a folder swapped for a link since the listing is refused.
+        var path = CheckedPath(key);
         try
         {
             File.Delete(path);
@@ -174,6 +226,92 @@ internal sealed class LocalRepository : IBackupRepository
 
         return path;
     }
+
+    /// <summary>
+    /// <see cref="PathOf"/>, refusing a path that goes through a symbolic link below the root or is one: whatever it
+    /// points to is not in the repository as listed, and may be outside it.
+    /// </summary>
+    private string CheckedPath(string key)
+    {
+        var path = PathOf(key);
+        var current = Root;
+        foreach (var segment in Path.GetRelativePath(Root, path).Split(Path.DirectorySeparatorChar))
+        {
+            current = Path.Combine(current, segment);
+            if (new FileInfo(current).LinkTarget is not null)
+            {
+                throw new InvalidManifestException($"The key \"{key}\" goes through the symbolic link {current}: links in a repository are not followed.", key);
+            }
+        }
+
+        return path;
+    }
+
+    /// <summary>Something (a file, a folder, a link, even a dangling one) already has this name.</summary>
+    private static bool Taken(string path) => File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null;
+
+    /// <summary>A new file, owner-only on Unix; fails when the name exists.</summary>
+    private static FileStream CreateNew(string path, FileShare share, int bufferSize)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = share, BufferSize = bufferSize, Options = FileOptions.Asynchronous };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = OwnerOnly;
+        }
+
+        return new FileStream(path, options);
+    }
+
+    /// <summary>
+    /// Opens a file to read it, refusing anything but a regular file. On Unix the open does not block: a FIFO named
+    /// like a manifest would otherwise hang the listing until someone writes into it. A device that seeks
+    /// (/dev/zero) passes this check and is then stopped by the size bound of the read.
+    /// </summary>
+    private static FileStream OpenRegularFile(string path, int bufferSize)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        }
+
+        var descriptor = NativeOpen(path, OpenReadOnlyNonBlocking);
+        if (descriptor < 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            var message = Marshal.GetPInvokeErrorMessage(errno);
+            throw errno is 2 or 20 // ENOENT, ENOTDIR
+                ? new FileNotFoundException(message, path)
+                : new IOException($"{message} ({path})", errno);
+        }
+
+        var handle = new SafeFileHandle(descriptor, ownsHandle: true);
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(handle, FileAccess.Read, bufferSize);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+
+        // Pipes, FIFOs, sockets and terminals cannot seek; regular files always can.
+        if (!stream.CanSeek)
+        {
+            stream.Dispose();
+            throw SmallObjects.NotRegularFile(path);
+        }
+
+        return stream;
+    }
+
+    /// <summary>O_RDONLY | O_NONBLOCK | O_CLOEXEC (their values differ between Linux and macOS).</summary>
+    private static int OpenReadOnlyNonBlocking => OperatingSystem.IsMacOS() ? 0x0004 | 0x0100_0000 : 0x0800 | 0x0008_0000;
+
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int NativeOpen([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
 
     private static void TryDelete(string path)
     {
@@ -203,6 +341,11 @@ internal sealed class LocalRepository : IBackupRepository
                 await stream.DisposeAsync().ConfigureAwait(false);
                 File.Move(partialPath, finalPath, overwrite: false);
                 _done = true;
+            }
+            catch (IOException ex) when (Taken(finalPath))
+            {
+                // Another backup drew the same name and finished first: its file stays, ours is removed by the abort.
+                throw SmallObjects.Exists(finalPath, ex);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {

@@ -37,7 +37,9 @@ public sealed class RemovePgBackupExpiredCommand : PgBackupCmdlet
     [Parameter(Mandatory = true, ParameterSetName = InputObjectSet, ValueFromPipeline = true)]
     public BackupInfo[]? InputObject { get; set; }
 
-    // No ValidateRange on the rules: a negative number is an InvalidRetentionPolicy error (one ErrorId for every bad policy).
+    // No ValidateRange on the rules: a negative number, or -RetentionDays beyond RetentionPolicy.MaximumRetentionDays
+    // (which would overflow the cut-off date), is an InvalidRetentionPolicy error (one ErrorId for every bad policy),
+    // raised in OnBegin before anything is read.
     [Parameter]
     public int? RetentionDays { get; set; }
 

@@ -260,6 +260,111 @@ public abstract class ObjectStoreParityContract
         Assert.Null(summary.LastSucceededAt);
     }
 
+    [Fact]
+    public async Task Latest_and_retention_of_one_database_among_2000_others_read_only_its_own_manifests()
+    {
+        var prefix = StoredObjects.UniquePrefix("select");
+        var writer = _store.Repository(prefix);
+        var origin = new DateTime(2025, 6, 1, 0, 0, 0, DateTimeKind.Utc);
+        List<BackupInfo> target = [];
+        using (writer as IDisposable)
+        {
+            await Parallel.ForAsync(0, 2000, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, ct) =>
+                await WriteManifestAsync(writer, "other" + (i % 7), origin.AddMinutes(i * 37), (i % 65536).ToString("x4", System.Globalization.CultureInfo.InvariantCulture), BackupStatus.Succeeded, ct));
+            for (var day = 0; day < 3; day++)
+            {
+                target.Add(await WriteManifestAsync(writer, "shop", origin.AddDays(day * 10), "0c0" + day.ToString(System.Globalization.CultureInfo.InvariantCulture), BackupStatus.Succeeded, CancellationToken.None));
+            }
+
+            // A newer failed attempt: -Latest looks past it to the newest good backup.
+            await WriteManifestAsync(writer, "shop", origin.AddDays(25), "0f00", BackupStatus.Failed, CancellationToken.None);
+            // Another database whose name differs only in case is another database.
+            await WriteManifestAsync(writer, "SHOP", origin.AddDays(40), "0e00", BackupStatus.Succeeded, CancellationToken.None);
+        }
+
+        await using var proxied = _store.ThroughProxy(prefix);
+        var latest = await new BackupCatalog(proxied.Repository).ListAsync(new CatalogQuery { DatabasePatterns = ["shop"], LatestOnly = true }, CancellationToken.None);
+
+        Assert.Equal(target[^1].Id, Assert.Single(latest).Id);
+        Assert.InRange(proxied.Reads.Count, 1, 3);
+
+        var readsBefore = proxied.Reads.Count;
+        var result = await new Retention.RetentionService().RunAsync(
+            new Retention.RetentionRequest { Repository = proxied.Repository, Policy = new Retention.RetentionPolicy { KeepLast = 2 }, DatabasePatterns = ["shop"] },
+            (_, _, _) => Task.FromResult(true),
+            CancellationToken.None);
+
+        Assert.Equal(target[0].Id, Assert.Single(result.Removed).Id);
+        var retentionReads = proxied.Reads.Skip(readsBefore).ToList();
+        Assert.Equal(4, retentionReads.Count);
+        Assert.All(retentionReads, r => Assert.Contains("/shop_", r.Key, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_manifest_over_16_MiB_is_skipped_with_a_warning_naming_it_and_the_rest_is_listed()
+    {
+        var prefix = StoredObjects.UniquePrefix("oversize");
+        var repository = _store.Repository(prefix);
+        using var _ = repository as IDisposable;
+        var started = new DateTime(2025, 6, 1, 1, 0, 0, DateTimeKind.Utc);
+        var good = await WriteManifestAsync(repository, "shop", started, "0001", BackupStatus.Succeeded, CancellationToken.None);
+        // A valid manifest padded past the bound: only its size makes it invalid.
+        var big = await WriteManifestAsync(repository, "shop", started.AddHours(1), "0002", BackupStatus.Succeeded, CancellationToken.None);
+        var json = System.Text.Encoding.UTF8.GetString(ManifestSerializer.Serialize(ManifestSerializer.Deserialize(await repository.ReadSmallObjectAsync(big.ManifestKey, CancellationToken.None), big.ManifestLocation)));
+        await _store.ReplaceAsync($"{prefix}/{big.ManifestKey}", System.Text.Encoding.UTF8.GetBytes(json.TrimEnd().TrimEnd('}') + new string(' ', 17 * 1024 * 1024) + "}"));
+        var log = new RecordingLog();
+
+        var listed = await new BackupCatalog(repository, log).ListAsync(new CatalogQuery(), CancellationToken.None);
+
+        Assert.Equal(good.Id, Assert.Single(listed).Id);
+        Assert.Contains(log.Messages, m => m.Contains(big.ManifestLocation, StringComparison.Ordinal) && m.Contains("16 MiB", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_manifest_or_artifact_is_never_overwritten()
+    {
+        var prefix = StoredObjects.UniquePrefix("create-only");
+        var repository = _store.Repository(prefix);
+        using var _ = repository as IDisposable;
+        var backup = await WriteManifestAsync(repository, "shop", new DateTime(2025, 6, 1, 1, 0, 0, DateTimeKind.Utc), "0001", BackupStatus.Succeeded, CancellationToken.None);
+        await repository.WriteSmallObjectAsync(backup.ArtifactKey!, "abc"u8.ToArray(), metadata: null, CancellationToken.None);
+        var manifestSha = _store.StoredSha256($"{prefix}/{backup.ManifestKey}");
+
+        var manifest = await Assert.ThrowsAsync<RepositoryObjectExistsException>(
+            () => repository.WriteSmallObjectAsync(backup.ManifestKey, "{}"u8.ToArray(), metadata: null, CancellationToken.None));
+        var artifact = await Assert.ThrowsAsync<RepositoryObjectExistsException>(
+            () => repository.BeginArtifactAsync(backup.ArtifactKey!, new ArtifactMetadata("shop", backup.StartedAt, "manual", "test"), 3, CancellationToken.None));
+
+        Assert.Equal("RepositoryObjectExists", manifest.ErrorId);
+        Assert.Equal("RepositoryObjectExists", artifact.ErrorId);
+        Assert.Equal(manifestSha, _store.StoredSha256($"{prefix}/{backup.ManifestKey}"));
+        Assert.Equal(2, (await _store.ListKeysAsync(prefix)).Count);
+    }
+
+    /// <summary>A manifest (no artifact object) as BackupService writes it.</summary>
+    private static async Task<BackupInfo> WriteManifestAsync(IBackupRepository repository, string database, DateTime started, string hex, BackupStatus status, CancellationToken cancellationToken)
+    {
+        var id = BackupNaming.CreateId(database, started, hex);
+        var artifactKey = BackupNaming.ArtifactKey(id, started, ".dump");
+        var manifest = new BackupManifest
+        {
+            Tool = ToolInfo.Name,
+            ToolVersion = ToolInfo.Version,
+            Id = id,
+            Database = database,
+            Server = "127.0.0.1:5432",
+            StartedAt = started,
+            CompletedAt = started.AddSeconds(3),
+            Artifact = status == BackupStatus.Succeeded ? artifactKey[(artifactKey.LastIndexOf('/') + 1)..] : null,
+            SizeBytes = 3,
+            Sha256 = new string('a', 64),
+            Status = status,
+        };
+        var manifestKey = BackupNaming.ManifestKeyFor(artifactKey);
+        await repository.WriteSmallObjectAsync(manifestKey, ManifestSerializer.Serialize(manifest), metadata: null, cancellationToken);
+        return new BackupCatalog(repository).ToBackupInfo(manifest, manifestKey);
+    }
+
     /// <summary>Backs Northwind up (gzip, with row counts) into a fresh prefix; the stored bytes are checked against the reported hash.</summary>
     private async Task<(string Source, BackupInfo Backup, IBackupRepository Repository)> BackUpNorthwindAsync(string name)
     {

@@ -203,7 +203,7 @@ public abstract class RetentionServiceContract
         await SixtyDayScenario.WriteAsync(repository);
 
         var result = await new RetentionService(clock: new FixedClock(SixtyDayScenario.Now)).RunAsync(
-            new RetentionRequest { Repository = repository, Policy = new RetentionPolicy { KeepLast = 1 }, DatabasePatterns = ["c?M"] },
+            new RetentionRequest { Repository = repository, Policy = new RetentionPolicy { KeepLast = 1 }, DatabasePatterns = ["c?m"] },
             (_, _, _) => Task.FromResult(true),
             CancellationToken.None);
 

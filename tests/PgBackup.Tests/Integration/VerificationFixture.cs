@@ -54,6 +54,8 @@ internal static class VerificationSteps
             manifest = editManifest(manifest);
         }
 
+        // Manifests are create-only: a rewrite is a removal and a new one.
+        await repository.DeleteAsync(backup.ManifestKey, CancellationToken.None);
         await repository.WriteSmallObjectAsync(backup.ManifestKey, ManifestSerializer.Serialize(manifest), metadata: null, CancellationToken.None);
         return await new BackupCatalog(repository).ReadAsync(backup.ManifestKey, CancellationToken.None);
     }

@@ -183,7 +183,8 @@ public class RetentionEvaluatorTests
             "2028-03-01T00:00:00Z",
             "2027-12-31T23:00:00Z");
 
-        var evaluation = Evaluate(backups, new RetentionPolicy { KeepMonthly = 3 });
+        // "Now" after the backups: a backup started in the future would be kept whatever the rules (issue 9).
+        var evaluation = Evaluate(backups, new RetentionPolicy { KeepMonthly = 3 }, now: "2028-06-01T00:00:00Z");
 
         Assert.Equal(["0005", "0003", "0001"], KeptHexes(evaluation));
         Assert.Equal(["2028-03", "2028-02", "2028-01"], Buckets(evaluation, RetentionRule.KeepMonthly));
@@ -357,8 +358,8 @@ public class RetentionEvaluatorTests
         Assert.Single(evaluation.Decisions);
     }
 
-    private static RetentionEvaluation Evaluate(IEnumerable<BackupInfo> backups, RetentionPolicy policy, TimeZoneInfo? timeZone = null)
-        => RetentionEvaluator.Evaluate(backups, policy, Utc("2027-06-01T00:00:00Z"), timeZone ?? TimeZoneInfo.Utc);
+    private static RetentionEvaluation Evaluate(IEnumerable<BackupInfo> backups, RetentionPolicy policy, TimeZoneInfo? timeZone = null, string now = "2027-06-01T00:00:00Z")
+        => RetentionEvaluator.Evaluate(backups, policy, Utc(now), timeZone ?? TimeZoneInfo.Utc);
 
     /// <summary>One Succeeded backup per day at 01:00 UTC.</summary>
     private static List<BackupInfo> Daily(string firstDay, int days, string database = "shop")

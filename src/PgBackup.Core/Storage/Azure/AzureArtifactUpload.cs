@@ -113,7 +113,7 @@ internal sealed class AzureArtifactUpload : IArtifactUpload
         {
             // Either this commit, retried by the SDK after its answer was lost, or another blob (never replaced).
             _committed = await CommittedByThisUploadAsync(cancellationToken).ConfigureAwait(false)
-                ?? throw new RepositoryWriteFailedException($"{Location} already exists and was not written by this backup: it was left untouched.", Location, ex);
+                ?? throw new RepositoryObjectExistsException($"{Location} already exists and was not written by this backup: it was left untouched.", Location, ex);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

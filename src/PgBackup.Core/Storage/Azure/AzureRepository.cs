@@ -92,10 +92,16 @@ internal sealed class AzureRepository : IBackupRepository
 
     public Task EnsureExistsAsync(CancellationToken cancellationToken) => CheckContainerAsync(toleratesMissingPermission: false, cancellationToken);
 
-    public Task<IArtifactUpload> BeginArtifactAsync(string key, ArtifactMetadata metadata, long? expectedSizeBytes, CancellationToken cancellationToken)
+    public async Task<IArtifactUpload> BeginArtifactAsync(string key, ArtifactMetadata metadata, long? expectedSizeBytes, CancellationToken cancellationToken)
     {
         var blockSize = AzureBlockSizing.Choose(expectedSizeBytes, Options.BlockSizeBytes);
-        return Task.FromResult<IArtifactUpload>(new AzureArtifactUpload(this, key, metadata, (int)blockSize, Options.MaxBlocksInFlight));
+        // Found taken before a byte is dumped, the backup draws another name; the commit's If-None-Match closes the race.
+        if (await SmallObjects.TakenAsync(this, key, cancellationToken).ConfigureAwait(false))
+        {
+            throw SmallObjects.Exists(GetObjectLocation(key));
+        }
+
+        return new AzureArtifactUpload(this, key, metadata, (int)blockSize, Options.MaxBlocksInFlight);
     }
 
     public async Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, ArtifactMetadata? metadata, CancellationToken cancellationToken)
@@ -111,16 +117,31 @@ internal sealed class AzureRepository : IBackupRepository
             AccessTier = ManifestTier,
             // The SDK sends the body's MD5 (computed by itself: it refuses a precalculated one for uploads it might split).
             TransferValidation = new UploadTransferValidationOptions { ChecksumAlgorithm = StorageChecksumAlgorithm.MD5 },
+            // Create-only: the service (and Azurite) refuses to replace an existing blob.
+            Conditions = new BlobRequestConditions { IfNoneMatch = ETag.All },
         };
 
-        // One Put Blob: readers see the whole old content or the whole new one.
-        await SendAsync(key, writing: true, ct => BlockBlob(key).UploadAsync(new MemoryStream(content.ToArray(), writable: false), options, ct), cancellationToken).ConfigureAwait(false);
+        // One Put Blob: readers see all of it or nothing.
+        await SmallObjects.CreateAsync(
+            this,
+            key,
+            content,
+            token => StoreCall.RunAsync(
+                ct => BlockBlob(key).UploadAsync(new MemoryStream(content.ToArray(), writable: false), options, ct),
+                ex => ex is RequestFailedException { ErrorCode: "BlobAlreadyExists" or "ConditionNotMet" } ? SmallObjects.Exists(GetObjectLocation(key), ex) : Translate(ex, key, writing: true),
+                token),
+            cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<byte[]> ReadSmallObjectAsync(string key, CancellationToken cancellationToken)
     {
-        var response = await SendAsync(key, writing: false, ct => BlockBlob(key).DownloadContentAsync(ct), cancellationToken).ConfigureAwait(false);
-        return response.Value.Content.ToArray();
+        var response = await SendAsync(key, writing: false, ct => BlockBlob(key).DownloadStreamingAsync(cancellationToken: ct), cancellationToken).ConfigureAwait(false);
+        using var download = response.Value;
+        return await SendAsync(
+            key,
+            writing: false,
+            ct => SmallObjects.ReadBoundedAsync(download.Content, download.Details.ContentLength, GetObjectLocation(key), ct),
+            cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken)

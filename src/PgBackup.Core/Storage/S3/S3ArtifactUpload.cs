@@ -71,15 +71,17 @@ internal sealed class S3ArtifactUpload : IArtifactUpload
         {
             // Everything fits in one part: a single PutObject, which can carry the sha256 too.
             var request = _repository.NewPutRequest(_key, _parts.PendingBytes, _repository.Options.StorageClass);
+            request.IfNoneMatch = "*";
             S3ObjectMetadata.Apply(request.Metadata, _metadata with { Sha256 = sha256 });
-            await _repository.SendAsync(_key, writing: true, ct => _repository.Client.PutObjectAsync(request, ct), cancellationToken).ConfigureAwait(false);
+            await StoreCall.RunAsync(ct => _repository.Client.PutObjectAsync(request, ct), ex => _repository.TranslateCreate(ex, _key), cancellationToken).ConfigureAwait(false);
             _objectWritten = true;
         }
         else
         {
             var parts = await _parts.FinishPartsAsync(cancellationToken).ConfigureAwait(false);
-            var complete = new CompleteMultipartUploadRequest { BucketName = _repository.S3.Bucket, Key = _objectKey, UploadId = _uploadId, PartETags = [.. parts] };
-            await _repository.SendAsync(_key, writing: true, ct => _repository.Client.CompleteMultipartUploadAsync(complete, ct), cancellationToken).ConfigureAwait(false);
+            // Never replaces another backup's artifact where the server honours If-None-Match (see WriteSmallObjectAsync).
+            var complete = new CompleteMultipartUploadRequest { BucketName = _repository.S3.Bucket, Key = _objectKey, UploadId = _uploadId, PartETags = [.. parts], IfNoneMatch = "*" };
+            await StoreCall.RunAsync(ct => _repository.Client.CompleteMultipartUploadAsync(complete, ct), ex => _repository.TranslateCreate(ex, _key), cancellationToken).ConfigureAwait(false);
             _objectWritten = true;
         }
 

@@ -65,21 +65,36 @@ internal sealed class S3Repository : IBackupRepository, IDisposable
 
     public Task EnsureExistsAsync(CancellationToken cancellationToken) => CheckBucketAsync(toleratesAccessDenied: false, cancellationToken);
 
-    public Task<IArtifactUpload> BeginArtifactAsync(string key, ArtifactMetadata metadata, long? expectedSizeBytes, CancellationToken cancellationToken)
+    public async Task<IArtifactUpload> BeginArtifactAsync(string key, ArtifactMetadata metadata, long? expectedSizeBytes, CancellationToken cancellationToken)
     {
         var partSize = S3PartSizing.Choose(expectedSizeBytes, Options.PartSizeBytes);
-        return Task.FromResult<IArtifactUpload>(new S3ArtifactUpload(this, key, metadata, (int)partSize, Options.MaxPartsInFlight));
+        // Found taken before a byte is dumped, the backup draws another name; the commit's If-None-Match closes the race.
+        if (await SmallObjects.TakenAsync(this, key, cancellationToken).ConfigureAwait(false))
+        {
+            throw SmallObjects.Exists(GetObjectLocation(key));
+        }
+
+        return new S3ArtifactUpload(this, key, metadata, (int)partSize, Options.MaxPartsInFlight);
     }
 
     public async Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, ArtifactMetadata? metadata, CancellationToken cancellationToken)
     {
+        // Create-only. If-None-Match: * makes S3 refuse to replace an object, but s3rver (the test server, like some
+        // S3-compatible stores) ignores the header and would overwrite: so CreateAsync looks first as well. The look
+        // leaves a race between two writers that only the header closes, where the server honours it.
         var request = NewPutRequest(key, content, ManifestStorageClass);
+        request.IfNoneMatch = "*";
         if (metadata is not null)
         {
             S3ObjectMetadata.Apply(request.Metadata, metadata);
         }
 
-        await SendAsync(key, writing: true, ct => _client.PutObjectAsync(request, ct), cancellationToken).ConfigureAwait(false);
+        await SmallObjects.CreateAsync(
+            this,
+            key,
+            content,
+            token => StoreCall.RunAsync(ct => _client.PutObjectAsync(request, ct), ex => TranslateCreate(ex, key), token),
+            cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<byte[]> ReadSmallObjectAsync(string key, CancellationToken cancellationToken)
@@ -87,9 +102,7 @@ internal sealed class S3Repository : IBackupRepository, IDisposable
         return await SendAsync(key, writing: false, async ct =>
         {
             using var response = await _client.GetObjectAsync(new GetObjectRequest { BucketName = S3.Bucket, Key = ObjectKey(key) }, ct).ConfigureAwait(false);
-            using var buffer = new MemoryStream(response.ContentLength > 0 ? (int)Math.Min(response.ContentLength, int.MaxValue) : 4096);
-            await response.ResponseStream.CopyToAsync(buffer, ct).ConfigureAwait(false);
-            return buffer.ToArray();
+            return await SmallObjects.ReadBoundedAsync(response.ResponseStream, response.ContentLength, GetObjectLocation(key), ct).ConfigureAwait(false);
         }, cancellationToken).ConfigureAwait(false);
     }
 
@@ -179,6 +192,12 @@ internal sealed class S3Repository : IBackupRepository, IDisposable
 #pragma warning disable CA5351
     internal static string ContentMd5(ReadOnlySpan<byte> content) => Convert.ToBase64String(MD5.HashData(content));
 #pragma warning restore CA5351
+
+    /// <summary>A create-only write's failure: a refused precondition means the key is taken.</summary>
+    internal PgBackupException TranslateCreate(Exception ex, string key)
+        => ex is AmazonS3Exception { StatusCode: System.Net.HttpStatusCode.PreconditionFailed or System.Net.HttpStatusCode.Conflict }
+            ? SmallObjects.Exists(GetObjectLocation(key), ex)
+            : Translate(ex, key, writing: true);
 
     internal PgBackupException Translate(Exception ex, string key, bool writing)
         => S3Errors.Translate(ex, S3, Endpoint, key.Length == 0 ? Location : GetObjectLocation(key), writing);
