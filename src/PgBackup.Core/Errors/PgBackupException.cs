@@ -115,3 +115,7 @@ internal sealed class BackupTestFailedException(string message, object? target =
 /// <summary>New-PgBackup -Verify: the backup just written did not pass the structure test.</summary>
 internal sealed class BackupVerificationFailedException(string message, object? target = null)
     : PgBackupException("BackupVerificationFailed", FailureCategory.InvalidResult, message, target);
+
+/// <summary>A plain dump holds psql commands pg_dump never writes (e.g. a shell escape): it is refused before psql starts.</summary>
+internal sealed class UnsafeDumpException(string message, object? target = null)
+    : PgBackupException("UnsafeDump", FailureCategory.InvalidData, message, target);
