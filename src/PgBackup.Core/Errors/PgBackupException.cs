@@ -139,3 +139,7 @@ internal sealed class UnexpectedErrorException(string message, object? target = 
     public static UnexpectedErrorException For(string what, Exception exception, string message, object? target = null)
         => new($"{what} failed with an unexpected {exception.GetType().FullName}: {message}", target, exception);
 }
+
+/// <summary>A plain dump holds psql commands pg_dump never writes (e.g. a shell escape): it is refused before psql starts.</summary>
+internal sealed class UnsafeDumpException(string message, object? target = null)
+    : PgBackupException("UnsafeDump", FailureCategory.InvalidData, message, target);

@@ -4,9 +4,11 @@ using PgBackup.Server;
 namespace PgBackup.Restore;
 
 /// <summary>
-/// Swaps a freshly restored staging database in for a live one: both renames run in one
-/// transaction (ALTER DATABASE … RENAME is transactional), so either both happen or neither does —
-/// if the second rename fails the first is rolled back and the live database keeps its name.
+/// Puts a freshly restored staging database in place. A swap for a live database runs both renames in one
+/// transaction (ALTER DATABASE … RENAME is transactional), so either both happen or neither does — if the
+/// second rename fails the first is rolled back and the live database keeps its name. A new target is the
+/// staging database renamed. Either way the staging database's working mark (<see cref="WorkingDatabases"/>)
+/// goes in the same transaction: a restored database is never taken for a leftover.
 /// </summary>
 internal static class DatabaseSwap
 {
@@ -14,19 +16,33 @@ internal static class DatabaseSwap
     private const int Attempts = 5;
 
     /// <summary>Renames <paramref name="target"/> to <paramref name="previous"/> and <paramref name="staging"/> to <paramref name="target"/>.</summary>
-    public static async Task SwapAsync(PgServer server, string target, string staging, string previous, CancellationToken cancellationToken)
+    public static Task SwapAsync(PgServer server, string target, string staging, string previous, CancellationToken cancellationToken)
+        => RenameInTransactionAsync(server, staging, [target, staging], [(target, previous), (staging, target)], cancellationToken);
+
+    /// <summary>Renames the finished <paramref name="staging"/> database of a new restore to <paramref name="target"/>.</summary>
+    public static Task RenameIntoPlaceAsync(PgServer server, string staging, string target, CancellationToken cancellationToken)
+        => RenameInTransactionAsync(server, staging, [staging], [(staging, target)], cancellationToken);
+
+    private static async Task RenameInTransactionAsync(PgServer server, string staging, string[] disconnect, (string From, string To)[] renames, CancellationToken cancellationToken)
     {
         var admin = new DatabaseAdmin(server);
         for (var attempt = 1; ; attempt++)
         {
-            await admin.TerminateSessionsAsync(target, cancellationToken).ConfigureAwait(false);
-            await admin.TerminateSessionsAsync(staging, cancellationToken).ConfigureAwait(false);
+            foreach (var database in disconnect)
+            {
+                await admin.TerminateSessionsAsync(database, cancellationToken).ConfigureAwait(false);
+            }
+
             try
             {
                 await using var db = await server.OpenAsync(admin.MaintenanceDatabase, cancellationToken).ConfigureAwait(false);
                 await using var transaction = await db.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                await ExecuteAsync(db, $"ALTER DATABASE {DatabaseAdmin.QuoteIdentifier(target)} RENAME TO {DatabaseAdmin.QuoteIdentifier(previous)}", cancellationToken).ConfigureAwait(false);
-                await ExecuteAsync(db, $"ALTER DATABASE {DatabaseAdmin.QuoteIdentifier(staging)} RENAME TO {DatabaseAdmin.QuoteIdentifier(target)}", cancellationToken).ConfigureAwait(false);
+                await WorkingDatabases.UnmarkAsync(db, staging, cancellationToken).ConfigureAwait(false);
+                foreach (var (from, to) in renames)
+                {
+                    await ExecuteAsync(db, $"ALTER DATABASE {DatabaseAdmin.QuoteIdentifier(from)} RENAME TO {DatabaseAdmin.QuoteIdentifier(to)}", cancellationToken).ConfigureAwait(false);
+                }
+
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 return;
             }

@@ -26,6 +26,9 @@ internal sealed record RestoreRequest
     /// <summary>After a replace, drop the previous database instead of keeping it as &lt;target&gt;_pre_restore_&lt;timestamp&gt;.</summary>
     public bool DropPrevious { get; init; }
 
+    /// <summary>Drop leftover working databases of interrupted restores and tests older than an hour (-Force) instead of only warning.</summary>
+    public bool DropLeftovers { get; init; }
+
     public string EffectiveTargetDatabase => TargetDatabase ?? Backup.Database;
 }
 
@@ -42,7 +45,7 @@ internal sealed record RestorePlan
     /// <summary>True when the target exists and will be replaced through a staging database and a swap.</summary>
     public required bool TargetExists { get; init; }
 
-    /// <summary>The staging database a replace restores into (null for a new target).</summary>
+    /// <summary>The staging database the backup is restored into, for a new target and a replace alike.</summary>
     public string? StagingDatabase { get; init; }
 
     /// <summary>The name the replaced database would get if the swap happened now (null for a new target).</summary>
@@ -55,7 +58,8 @@ internal sealed record RestorePlan
     {
         if (!TargetExists)
         {
-            return $"Create database \"{TargetDatabase}\" on {Server} from backup {backup.Id}.";
+            return $"Create database \"{TargetDatabase}\" on {Server} from backup {backup.Id}: restore into the staging database \"{StagingDatabase}\" " +
+                $"and rename it to \"{TargetDatabase}\" only once the restore succeeded.";
         }
 
         var afterwards = DropPrevious

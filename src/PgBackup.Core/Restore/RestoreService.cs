@@ -6,6 +6,7 @@ using PgBackup.Diagnostics;
 using PgBackup.Errors;
 using PgBackup.PgTools;
 using PgBackup.Server;
+using PgBackup.Verification;
 
 namespace PgBackup.Restore;
 
@@ -55,7 +56,7 @@ internal sealed class RestoreService
             Server = request.Connection.ServerDisplay,
             TargetDatabase = target,
             TargetExists = exists,
-            StagingDatabase = exists ? await FreeStagingNameAsync(admin, target, cancellationToken).ConfigureAwait(false) : null,
+            StagingDatabase = await FreeStagingNameAsync(admin, target, cancellationToken).ConfigureAwait(false),
             PreviousDatabase = exists ? RestoreNaming.PreviousName(target, _clock.GetUtcNow().UtcDateTime) : null,
             DropPrevious = request.DropPrevious,
         };
@@ -73,27 +74,34 @@ internal sealed class RestoreService
         // One pooled connection for this run's statements (version, create, swap, drop), not one per statement.
         await using var server = new PgServer(request.Connection);
         var tool = await FindRestoreToolAsync(request, server, cancellationToken).ConfigureAwait(false);
-        await VerifyChecksumAsync(request, cancellationToken).ConfigureAwait(false);
+        // Verified in full before anything is touched, and restored from exactly the bytes that passed.
+        _log.Verbose($"Verifying {request.Backup.Location} ({request.Backup.SizeBytes:N0} bytes) against its manifest's SHA-256.");
+        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, _progress, cancellationToken).ConfigureAwait(false);
+        dump.EnsureRestorable(backup);
 
         var admin = new DatabaseAdmin(server);
-        // Only what this run created is ever dropped: never the target of a "new" restore that
-        // turned out to exist after all (CREATE DATABASE then fails and nothing is created).
-        var restoreInto = plan.TargetExists ? plan.StagingDatabase! : plan.TargetDatabase;
-        // The staging name is ours by construction (random, checked free), so it is cleaned up even
-        // when Ctrl+C lands while CREATE DATABASE runs and we cannot tell whether it completed.
-        var created = plan.TargetExists;
+        await WorkingDatabases.ReportLeftoversAsync(admin, plan.Server, request.DropLeftovers, _log, cancellationToken).ConfigureAwait(false);
+
+        // New target or replace, the backup is restored into a marked staging database and only a
+        // finished restore gets the final name: a killed run leaves a staging database (which the next
+        // run reports), never a half-restored database under the target's name. The staging name is
+        // ours by construction (random, checked free), so it is cleaned up even when Ctrl+C lands while
+        // CREATE DATABASE runs and we cannot tell whether it completed.
+        var restoreInto = plan.StagingDatabase!;
+        var created = true;
         try
         {
             _log.Verbose($"Creating database \"{restoreInto}\" on {plan.Server}.");
             await CreateDatabaseAsync(admin, restoreInto, cancellationToken).ConfigureAwait(false);
-            created = true;
-            await RestoreIntoAsync(request, tool, restoreInto, cancellationToken).ConfigureAwait(false);
+            await RestoreIntoAsync(request, tool, dump, restoreInto, cancellationToken).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
             if (!plan.TargetExists)
             {
+                await RenameIntoPlaceAsync(plan, server).ConfigureAwait(false);
+                created = false;
                 return Result(request, plan, replaced: false, previous: null, stopwatch);
             }
 
-            cancellationToken.ThrowIfCancellationRequested();
             var previous = await SwapAsync(plan, server, admin).ConfigureAwait(false);
             created = false;
             // The restore has succeeded by now: a failed drop of the previous database only warns and keeps its name.
@@ -160,19 +168,11 @@ internal sealed class RestoreService
         }
     }
 
-    /// <summary>A full pass over the stored bytes against the manifest's size and SHA-256, before anything is touched.</summary>
-    private async Task VerifyChecksumAsync(RestoreRequest request, CancellationToken cancellationToken)
-    {
-        _log.Verbose($"Verifying {request.Backup.Location} ({request.Backup.SizeBytes:N0} bytes) against its manifest's SHA-256.");
-        await using var stored = await BackupArtifactReader.OpenStoredAsync(request.Repository, request.Backup, cancellationToken).ConfigureAwait(false);
-        await stored.DrainAsync(cancellationToken).ConfigureAwait(false);
-    }
-
     private static async Task CreateDatabaseAsync(DatabaseAdmin admin, string database, CancellationToken cancellationToken)
     {
         try
         {
-            await admin.CreateAsync(database, cancellationToken).ConfigureAwait(false);
+            await WorkingDatabases.CreateMarkedAsync(admin, database, cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DuplicateDatabase)
         {
@@ -184,7 +184,7 @@ internal sealed class RestoreService
         }
     }
 
-    private async Task RestoreIntoAsync(RestoreRequest request, PgTool tool, string database, CancellationToken cancellationToken)
+    private async Task RestoreIntoAsync(RestoreRequest request, PgTool tool, VerifiedDumpFile dump, string database, CancellationToken cancellationToken)
     {
         var backup = request.Backup;
         var jobs = EffectiveJobs(request);
@@ -200,18 +200,17 @@ internal sealed class RestoreService
         PgRunOutcome outcome;
         if (jobs > 1)
         {
-            // pg_restore -j needs to seek in the archive: only then does it go through a private temporary file.
-            await using var archive = await TemporaryArchive.DownloadAsync(request.Repository, backup, cancellationToken).ConfigureAwait(false);
-            _log.Verbose($"Running {tool.Name} with {jobs} jobs from {archive.Path}.");
-            var arguments = PgRestoreArguments.ForRestore(backup.Format, new PgRestoreOptions { TargetDatabase = database, NoOwner = request.NoOwner, Jobs = jobs, ArchivePath = archive.Path });
+            // pg_restore -j needs to seek in the archive: it reads the verified file itself.
+            _log.Verbose($"Running {tool.Name} with {jobs} jobs from {dump.Path}.");
+            var arguments = PgRestoreArguments.ForRestore(backup.Format, new PgRestoreOptions { TargetDatabase = database, NoOwner = request.NoOwner, Jobs = jobs, ArchivePath = dump.Path });
             outcome = await PgRestoreRunner.RunAsync(tool, arguments, connection, input: null, redactor, cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            _log.Verbose($"Streaming {backup.Location} into {tool.Name}.");
-            await using var dump = await BackupArtifactReader.OpenDumpAsync(request.Repository, backup, cancellationToken).ConfigureAwait(false);
+            _log.Verbose($"Feeding the verified copy of {backup.Location} to {tool.Name}.");
+            await using var input = dump.OpenRead();
             var arguments = PgRestoreArguments.ForRestore(backup.Format, new PgRestoreOptions { TargetDatabase = database, NoOwner = request.NoOwner });
-            outcome = await PgRestoreRunner.RunAsync(tool, arguments, connection, dump, redactor, cancellationToken, fed).ConfigureAwait(false);
+            outcome = await PgRestoreRunner.RunAsync(tool, arguments, connection, input, redactor, cancellationToken, fed).ConfigureAwait(false);
         }
 
         if (!outcome.Succeeded)
@@ -262,6 +261,26 @@ internal sealed class RestoreService
         }
 
         return previous;
+    }
+
+    /// <summary>Gives the finished staging database of a new restore the target's name.</summary>
+    private async Task RenameIntoPlaceAsync(RestorePlan plan, PgServer server)
+    {
+        // Short and all-or-nothing like the swap: bounded, not interrupted halfway by Ctrl+C.
+        using var timeout = new CancellationTokenSource(CleanupTimeout);
+        _log.Verbose($"Renaming \"{plan.StagingDatabase}\" to \"{plan.TargetDatabase}\".");
+        try
+        {
+            await DatabaseSwap.RenameIntoPlaceAsync(server, plan.StagingDatabase!, plan.TargetDatabase, timeout.Token).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DuplicateDatabase)
+        {
+            throw new RestoreFailedException($"The database \"{plan.TargetDatabase}\" appeared on the server while the backup was being restored; it was not changed.", plan.TargetDatabase, ex);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException)
+        {
+            throw new RestoreFailedException($"The restored database could not be renamed to \"{plan.TargetDatabase}\": {ex.Message}", plan.TargetDatabase, ex);
+        }
     }
 
     /// <summary>

@@ -106,6 +106,6 @@ internal sealed class DatabaseAdmin(PgServer server)
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private Task<NpgsqlConnection> OpenMaintenanceAsync(CancellationToken cancellationToken)
+    public Task<NpgsqlConnection> OpenMaintenanceAsync(CancellationToken cancellationToken)
         => server.OpenAsync(MaintenanceDatabase, cancellationToken);
 }

@@ -101,7 +101,7 @@ internal sealed class BackupVerifier
         // pg_restore --list stops after the table of contents: the rest is read here, through the hash.
         var read = await pass.FinishAsync(cancellationToken).ConfigureAwait(false);
         checks.AddRange(VerificationChecks.Checksum(backup, read));
-        checks.AddRange(Structure(backup, pass, listing).Checks);
+        checks.AddRange(Structure(backup, pass.Head, pass.Plain, listing, pass.ReadFailure).Checks);
     }
 
     /// <returns>The temporary database's name.</returns>
@@ -111,34 +111,51 @@ internal sealed class BackupVerifier
         var connection = request.Connection!;
         var tool = await FindToolAsync(PgRestoreArguments.ToolFor(backup.Format), backup, cancellationToken).ConfigureAwait(false);
 
-        // Archives: read the table of contents first (pg_restore --list stops after it, so this reads
-        // only the archive's head) and restore nothing from an archive that does not parse.
-        StructureFindings? archiveStructure = null;
+        // Nothing reaches pg_restore or psql before the checksum is known: the dump is verified into a
+        // private file first, and restored from exactly the bytes that passed.
+        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, _progress, cancellationToken).ConfigureAwait(false);
+        checks.AddRange(dump.Checksum);
+        if (!dump.ChecksumPassed)
+        {
+            _log.Verbose("The backup does not match its manifest: nothing restored.");
+            return null;
+        }
+
+        // Archives: pg_restore --list must parse the table of contents before anything is restored from it.
+        PgRunOutcome? listing = null;
         if (IsArchive(backup))
         {
-            await using var listPass = await OpenPassAsync(request, "Listing", cancellationToken).ConfigureAwait(false);
-            var listing = await listPass.ConsumeAsync(dump => ListAsync(tool, dump, cancellationToken)).ConfigureAwait(false);
-            archiveStructure = Structure(backup, listPass, listing);
-            if (listing is not { Succeeded: true })
-            {
-                var read = await listPass.FinishAsync(cancellationToken).ConfigureAwait(false);
-                checks.AddRange(VerificationChecks.Checksum(backup, read));
-                checks.AddRange(archiveStructure.Checks);
-                _log.Verbose("The archive's table of contents does not parse: nothing restored.");
-                return null;
-            }
+            await using var file = dump.OpenRead();
+            listing = await ListAsync(tool, file, cancellationToken).ConfigureAwait(false);
+        }
+
+        var structure = Structure(backup, dump.Head, dump.Plain, listing, readFailure: null);
+        checks.AddRange(structure.Checks);
+        if (dump.Plain?.UnsafeCommand is { } unsafeCommand)
+        {
+            checks.Add(new TestCheck(VerificationChecks.PsqlCommands, false, $"refused before psql started: {unsafeCommand}"));
+            _log.Verbose("The plain dump holds psql commands pg_dump does not write: nothing restored.");
+            return null;
+        }
+
+        if (IsArchive(backup) && listing is not { Succeeded: true })
+        {
+            _log.Verbose("The archive's table of contents does not parse: nothing restored.");
+            return null;
         }
 
         var temporaryDatabase = TemporaryDatabaseName.Create(backup.Database);
         await using var server = new PgServer(connection);
         var admin = new DatabaseAdmin(server);
         var redactor = new SecretRedactor([connection.Password]);
+        await WorkingDatabases.ReportLeftoversAsync(admin, connection.ServerDisplay, request.DropLeftovers, _log, cancellationToken).ConfigureAwait(false);
         try
         {
             _log.Verbose($"Creating the temporary database {temporaryDatabase} on {connection.ServerDisplay}.");
             try
             {
-                await admin.CreateAsync(temporaryDatabase, cancellationToken).ConfigureAwait(false);
+                // Marked as ours: if this process is killed, the next test or restore on this server reports it.
+                await WorkingDatabases.CreateMarkedAsync(admin, temporaryDatabase, cancellationToken).ConfigureAwait(false);
             }
             catch (Npgsql.PostgresException ex)
             {
@@ -148,20 +165,15 @@ internal sealed class BackupVerifier
 
             TemporaryDatabaseCreated?.Invoke(temporaryDatabase);
 
-            PgRunOutcome? outcome;
-            StructureFindings structure;
-            await using (var pass = await OpenPassAsync(request, $"Restoring into {temporaryDatabase}:", cancellationToken).ConfigureAwait(false))
+            // Owners and grants of the source need not exist here: the test is about the data.
+            var arguments = PgRestoreArguments.ForRestore(backup.Format, new PgRestoreOptions { TargetDatabase = temporaryDatabase, NoOwner = true });
+            PgRunOutcome outcome;
+            await using (var file = dump.OpenRead())
             {
-                // Owners and grants of the source need not exist here: the test is about the data.
-                var arguments = PgRestoreArguments.ForRestore(backup.Format, new PgRestoreOptions { TargetDatabase = temporaryDatabase, NoOwner = true });
-                outcome = await pass.ConsumeAsync(dump => PgRestoreRunner.RunAsync(tool, arguments, connection, dump, redactor, cancellationToken)).ConfigureAwait(false);
-                // Whatever the tool left unread still goes through the hash: a checksum failure fails the test.
-                var read = await pass.FinishAsync(cancellationToken).ConfigureAwait(false);
-                checks.AddRange(VerificationChecks.Checksum(backup, read));
-                structure = archiveStructure ?? Structure(backup, pass, listing: null);
-                checks.AddRange(structure.Checks);
-                checks.Add(VerificationChecks.RestoreRun(tool.Name, temporaryDatabase, outcome, pass.ReadFailure));
+                outcome = await PgRestoreRunner.RunAsync(tool, arguments, connection, file, redactor, cancellationToken).ConfigureAwait(false);
             }
+
+            checks.Add(VerificationChecks.RestoreRun(tool.Name, temporaryDatabase, outcome, readFailure: null));
 
             if (outcome is { Succeeded: true })
             {
@@ -179,7 +191,7 @@ internal sealed class BackupVerifier
         {
             if (request.KeepDatabase)
             {
-                _log.Verbose($"Keeping the temporary database {temporaryDatabase} (-KeepDatabase): drop it when done.");
+                await KeepTemporaryDatabaseAsync(admin, temporaryDatabase).ConfigureAwait(false);
             }
             else
             {
@@ -188,6 +200,23 @@ internal sealed class BackupVerifier
         }
 
         return temporaryDatabase;
+    }
+
+    /// <summary>A database kept on purpose is no leftover: its working mark goes.</summary>
+    private async Task KeepTemporaryDatabaseAsync(DatabaseAdmin admin, string database)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(CleanupTimeout);
+            await using var db = await admin.OpenMaintenanceAsync(timeout.Token).ConfigureAwait(false);
+            await WorkingDatabases.UnmarkAsync(db, database, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is PgBackupException or Npgsql.NpgsqlException or OperationCanceledException)
+        {
+            _log.Verbose($"Could not unmark the kept database {database}: {ex.Message}");
+        }
+
+        _log.Verbose($"Keeping the temporary database {database} (-KeepDatabase): drop it when done.");
     }
 
     /// <summary>Drops the temporary database with a token of its own: this runs on failure and cancellation too.</summary>
@@ -208,19 +237,19 @@ internal sealed class BackupVerifier
     private sealed record StructureFindings(IReadOnlyList<TestCheck> Checks, IReadOnlyList<TableName> Tables);
 
     /// <summary>Header, table of contents and the tables against the manifest, from what a pass saw.</summary>
-    private static StructureFindings Structure(BackupInfo backup, ArtifactReadPass pass, PgRunOutcome? listing)
+    private static StructureFindings Structure(BackupInfo backup, ReadOnlySpan<byte> head, PlainDumpScanner? plain, PgRunOutcome? listing, string? readFailure)
     {
-        var checks = new List<TestCheck> { DumpHeader.Check(backup.Format, pass.Head) };
+        var checks = new List<TestCheck> { DumpHeader.Check(backup.Format, head) };
         TestCheck contents;
         IReadOnlyList<TableName> tables;
-        if (pass.Plain is { } plain)
+        if (plain is not null)
         {
             contents = VerificationChecks.PlainContents(plain);
             tables = plain.Tables;
         }
         else
         {
-            contents = VerificationChecks.ArchiveList(listing, pass.ReadFailure);
+            contents = VerificationChecks.ArchiveList(listing, readFailure);
             tables = listing is { Succeeded: true } ? DumpedTables.FromToc(ArchiveToc.Parse(listing.StandardOutput)) : [];
         }
 

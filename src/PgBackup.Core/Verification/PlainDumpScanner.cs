@@ -18,6 +18,7 @@ internal sealed class PlainDumpScanner
 
     private readonly List<byte> _line = [];
     private readonly List<TocEntry> _entries = [];
+    private readonly PsqlScriptGuard _guard = new();
     private bool _skippingLine;
     private bool _inCopyData;
 
@@ -29,8 +30,12 @@ internal sealed class PlainDumpScanner
 
     public bool SawCompleteFooter { get; private set; }
 
+    /// <summary>Where and what psql would run that pg_dump never writes (line number and kind, no content); null when none.</summary>
+    public string? UnsafeCommand => _guard.Violation;
+
     public void Append(ReadOnlySpan<byte> data)
     {
+        _guard.Append(data);
         while (!data.IsEmpty)
         {
             var newline = data.IndexOf((byte)'\n');
@@ -51,7 +56,11 @@ internal sealed class PlainDumpScanner
     }
 
     /// <summary>Call at the end of the stream: a last line without a newline still counts.</summary>
-    public void Complete() => EndLine();
+    public void Complete()
+    {
+        EndLine();
+        _guard.Complete();
+    }
 
     private void Collect(ReadOnlySpan<byte> chunk)
     {

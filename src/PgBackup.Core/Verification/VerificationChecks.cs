@@ -26,6 +26,7 @@ internal static class VerificationChecks
     public const string Restore = "Restore";
     public const string TablesRestored = "Tables restored";
     public const string RowCounts = "Row counts";
+    public const string PsqlCommands = "psql commands";
 
     private const int MaxNamesInDetail = 10;
 

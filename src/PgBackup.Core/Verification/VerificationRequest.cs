@@ -18,4 +18,7 @@ internal sealed record VerificationRequest
 
     /// <summary>Leave the temporary database of the Restore level in place (for inspection).</summary>
     public bool KeepDatabase { get; init; }
+
+    /// <summary>Drop leftover working databases of interrupted restores and tests older than an hour (-Force) instead of only warning.</summary>
+    public bool DropLeftovers { get; init; }
 }

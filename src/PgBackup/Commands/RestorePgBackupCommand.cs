@@ -7,8 +7,9 @@ namespace PgBackup.Commands;
 
 /// <summary>
 /// <para type="synopsis">Restores a backup into a new database, or replaces an existing database without risking it.</para>
-/// <para type="description">Verifies the backup (SHA-256, a pg_restore that can read it) before touching anything.
-/// A new target is created and restored. An existing target is replaced only after the backup was fully restored
+/// <para type="description">Verifies the backup (size and SHA-256, into a private temporary file that is then restored)
+/// before touching anything; a plain dump holding psql commands pg_dump does not write is refused. Every restore goes into a
+/// staging database first: a new target gets its name only once the restore succeeded. An existing target is replaced only after the backup was fully restored
 /// into a staging database: then the names are swapped and the previous database is kept as
 /// &lt;target&gt;_pre_restore_&lt;yyyyMMddHHmmss&gt; (dropped with -DropPrevious). A failure leaves the live database untouched.</para>
 /// </summary>
@@ -43,7 +44,10 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
     [Parameter]
     public SwitchParameter NoOwner { get; set; }
 
-    /// <summary>Replace an existing database without asking (scheduled tasks, CI).</summary>
+    /// <summary>Act unattended on databases this cmdlet would otherwise only ask or warn about (scheduled tasks, CI):
+    /// replace an existing target database without confirmation, and drop leftover databases of interrupted restores
+    /// and tests on the server (…_restoring_…, pgbackup_verify_…, marked by PgBackup when created) that are older than
+    /// an hour. Younger leftovers and ones with sessions connected are always left alone.</summary>
     [Parameter]
     public SwitchParameter Force { get; set; }
 
@@ -78,6 +82,7 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
                     Jobs = Jobs,
                     NoOwner = NoOwner.IsPresent,
                     DropPrevious = DropPrevious.IsPresent,
+                    DropLeftovers = Force.IsPresent,
                 };
                 target = request.EffectiveTargetDatabase;
                 var service = new RestoreService(log: pipeline.Log, progress: pipeline.Progress());

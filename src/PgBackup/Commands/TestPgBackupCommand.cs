@@ -9,7 +9,10 @@ namespace PgBackup.Commands;
 /// <para type="description">Checksum compares size and SHA-256 with the manifest; Structure (the default) also checks
 /// the format header and that pg_restore can read the table of contents; Restore also restores into
 /// pgbackup_verify_&lt;db&gt;_&lt;random&gt; on the given server, checks every table and the row counts recorded by
-/// New-PgBackup -RowCounts, and drops the database again (unless -KeepDatabase). Writes a PgBackup.TestResult;
+/// New-PgBackup -RowCounts, and drops the database again (unless -KeepDatabase). The Restore level verifies the
+/// whole backup (size, SHA-256) into a private temporary file before pg_restore or psql reads a byte, and refuses a
+/// plain dump holding psql commands pg_dump does not write. It also warns about leftover databases of interrupted
+/// restores and tests on that server older than an hour (-Force drops them). Writes a PgBackup.TestResult;
 /// when the backup did not pass, also a non-terminating BackupTestFailed error, so -ErrorAction Stop stops a script.</para>
 /// </summary>
 [Cmdlet(VerbsDiagnostic.Test, "PgBackup", DefaultParameterSetName = InputObjectSet)]
@@ -36,6 +39,12 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
     /// <summary>Restore level: leave the temporary database on the server (its name is in the result).</summary>
     [Parameter]
     public SwitchParameter KeepDatabase { get; set; }
+
+    /// <summary>Restore level: drop leftover databases of interrupted restores and tests on the server (pgbackup_verify_…,
+    /// …_restoring_…, marked by PgBackup when created) that are older than an hour, instead of only warning about them.
+    /// Younger ones and ones with sessions connected are always left alone: they may belong to a running job.</summary>
+    [Parameter]
+    public SwitchParameter Force { get; set; }
 
     private Connection.PgConnectionSettings? _connection;
 
@@ -74,6 +83,7 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
                     Level = Level,
                     Connection = _connection,
                     KeepDatabase = KeepDatabase.IsPresent,
+                    DropLeftovers = Force.IsPresent,
                 },
                 cancellationToken).ConfigureAwait(false);
             pipeline.WriteObject(result);

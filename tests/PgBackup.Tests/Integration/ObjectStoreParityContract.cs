@@ -199,7 +199,9 @@ public abstract class ObjectStoreParityContract
         using var cancellation = new CancellationTokenSource();
 
         var restore = new RestoreService().RunAsync(new RestoreRequest { Backup = backup, Repository = repository, Connection = _postgres.Connection(), TargetDatabase = target }, cancellation.Token);
-        Assert.Equal(target, await WaitForSleepingRestoreAsync(_postgres.Cluster));
+        // A new target is restored under a staging name too (issue 9.8): the final name appears only when complete.
+        Assert.StartsWith(target + RestoreNaming.StagingMarker, await WaitForSleepingRestoreAsync(_postgres.Cluster), StringComparison.Ordinal);
+        Assert.DoesNotContain(target, await DatabasesAsync(_postgres.Cluster));
         await cancellation.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => restore);

@@ -1,0 +1,107 @@
+using PgBackup.Diagnostics;
+using PgBackup.Errors;
+using PgBackup.Storage;
+
+namespace PgBackup.Verification;
+
+/// <summary>
+/// What pg_dump wrote, copied to a private temporary file (mode 0600 where the OS has modes) in one read
+/// that also checks the stored bytes' size and SHA-256 (and PgBackup's compression frames) to the end and,
+/// for a plain dump, runs the <see cref="PsqlScriptGuard"/>. Restore-PgBackup and Test-PgBackup -Level
+/// Restore both restore only from this file, and only once it passed: no byte reaches psql or pg_restore
+/// before its checksum is known, and the bytes that were checked are the bytes that are restored (a
+/// second read of the repository could return different ones). Memory stays bounded; the cost is
+/// temporary disk space for the dump. Disposing deletes the file.
+/// </summary>
+internal sealed class VerifiedDumpFile : IAsyncDisposable
+{
+    public const string FilePrefix = "pgbackup-restore-";
+
+    private VerifiedDumpFile(string path)
+    {
+        Path = path;
+    }
+
+    public string Path { get; }
+
+    /// <summary>Size, SHA-256 and (for PgBackup's stream compression) decompression.</summary>
+    public IReadOnlyList<TestCheck> Checksum { get; private set; } = [];
+
+    public bool ChecksumPassed => Checksum.All(c => c.Passed);
+
+    /// <summary>The first bytes of the dump, for the format header check.</summary>
+    public byte[] Head { get; private set; } = [];
+
+    /// <summary>A plain dump's comments and its guard's verdict; null for archives.</summary>
+    public PlainDumpScanner? Plain { get; private set; }
+
+    public static async Task<VerifiedDumpFile> DownloadAsync(IBackupRepository repository, BackupInfo backup, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
+    {
+        var file = new VerifiedDumpFile(System.IO.Path.Combine(System.IO.Path.GetTempPath(), FilePrefix + Guid.NewGuid().ToString("N") + ".dump"));
+        try
+        {
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Options = FileOptions.Asynchronous };
+            if (!OperatingSystem.IsWindows())
+            {
+                // Created private: the dump holds the whole database's data.
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            await using var pass = await ArtifactReadPass.OpenAsync(repository, backup, progress, $"Verifying {backup.Id}", cancellationToken).ConfigureAwait(false);
+            await using (var target = new FileStream(file.Path, options))
+            {
+                await pass.ConsumeAsync(async dump =>
+                {
+                    await dump.CopyToAsync(target, 1 << 20, cancellationToken).ConfigureAwait(false);
+                    return target;
+                }).ConfigureAwait(false);
+            }
+
+            var read = await pass.FinishAsync(cancellationToken).ConfigureAwait(false);
+            file.Checksum = [.. VerificationChecks.Checksum(backup, read)];
+            file.Head = pass.Head.ToArray();
+            file.Plain = pass.Plain;
+            return file;
+        }
+        catch
+        {
+            await file.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Throws <see cref="BackupCorruptException"/> unless the stored bytes are exactly the manifest's, and
+    /// <see cref="UnsafeDumpException"/> when a plain dump holds psql commands pg_dump does not write.
+    /// </summary>
+    public void EnsureRestorable(BackupInfo backup)
+    {
+        if (!ChecksumPassed)
+        {
+            var failures = string.Join("; ", Checksum.Where(c => !c.Passed).Select(c => $"{c.Name}: {c.Detail}"));
+            throw new BackupCorruptException($"Backup {backup.Id} does not match its manifest ({failures}); nothing was restored.", backup.Id);
+        }
+
+        if (Plain?.UnsafeCommand is { } unsafeCommand)
+        {
+            throw new UnsafeDumpException($"Backup {backup.Id} is a plain SQL dump with {unsafeCommand}; psql was not started and nothing was restored.", backup.Id);
+        }
+    }
+
+    public FileStream OpenRead()
+        => new(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
+
+    public ValueTask DisposeAsync()
+    {
+        try
+        {
+            File.Delete(Path);
+        }
+        catch (IOException)
+        {
+            // Still open by a dying pg_restore on Windows; the temp folder's cleanup will get it.
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
