@@ -38,6 +38,9 @@ public sealed class S3rverServer : NodeServer
         return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(file)).ToLowerInvariant();
     }
 
+    /// <summary>Makes s3rver answer a write only once its bytes are in the file (see the script for why).</summary>
+    private static string DurableWritesShim => Path.Combine(TestEnvironment.RepositoryRoot, "tests", "PgBackup.TestSupport", "s3rver-durable-writes.js");
+
     public static S3rverServer Start(string bucket = DefaultBucket) => StartAsync(bucket).GetAwaiter().GetResult();
 
     public static async Task<S3rverServer> StartAsync(string bucket = DefaultBucket)
@@ -47,8 +50,9 @@ public sealed class S3rverServer : NodeServer
         // in its legacy provider: without it every truncated listing (pagination) fails with 500.
         await server.StartAsync(
             Path.Combine("s3rver", "bin", "s3rver.js"),
-            ["--openssl-legacy-provider"],
-            ["-d", server.DataDirectory, "-a", "127.0.0.1", "-p", server.Port.ToString(CultureInfo.InvariantCulture), "--silent", "--configure-bucket", bucket]).ConfigureAwait(false);
+            ["--openssl-legacy-provider", "--require", DurableWritesShim],
+            ["-d", server.DataDirectory, "-a", "127.0.0.1", "-p", server.Port.ToString(CultureInfo.InvariantCulture), "--silent", "--configure-bucket", bucket],
+            new Dictionary<string, string> { ["PGBACKUP_TEST_NODE_MODULES"] = Path.Combine(TestEnvironment.RepositoryRoot, "node_modules") }).ConfigureAwait(false);
         return server;
     }
 }

@@ -78,6 +78,6 @@ internal static class PgServerConnection
         var normalized = value.Replace("-", string.Empty, StringComparison.Ordinal);
         return Enum.TryParse<SslMode>(normalized, ignoreCase: true, out var mode)
             ? mode
-            : throw new InvalidConnectionStringException($"Unknown sslmode \"{value}\" (expected disable, allow, prefer, require, verify-ca or verify-full).");
+            : throw new InvalidConnectionStringException("The sslmode value is not one PostgreSQL knows (expected disable, allow, prefer, require, verify-ca or verify-full).");
     }
 }
