@@ -94,18 +94,33 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
             var perDatabase = new BackupInfo?[groups.Count];
             await Parallel.ForAsync(0, groups.Count, new ParallelOptions { MaxDegreeOfParallelism = ParallelReads, CancellationToken = cancellationToken }, async (i, ct) =>
             {
-                // Newest key first; stop at the first manifest that answers the query.
-                foreach (var key in groups[i].OrderByDescending(k => k.StartedAtUtc).ThenByDescending(k => k.Key, StringComparer.Ordinal))
+                // Newest second first; stop at the first second with a manifest that answers the query. Keys name the
+                // start only to the second and their suffix is random, so backups of the same second are all read and
+                // ordered by the manifests' own start times.
+                foreach (var second in groups[i].GroupBy(k => k.StartedAtUtc).OrderByDescending(g => g.Key))
                 {
-                    if (IsFutureDated(key.StartedAtUtc, nowUtc))
+                    if (IsFutureDated(second.Key, nowUtc))
                     {
-                        _log.Warning(FutureDatedWarning(repository.GetObjectLocation(key.Key), key.StartedAtUtc));
+                        foreach (var key in second)
+                        {
+                            _log.Warning(FutureDatedWarning(repository.GetObjectLocation(key.Key), key.StartedAtUtc));
+                        }
+
                         continue;
                     }
 
-                    if (await TryReadAsync(key.Key, nowUtc, ct).ConfigureAwait(false) is { } backup && Selected(backup))
+                    BackupInfo? newest = null;
+                    foreach (var key in second)
                     {
-                        perDatabase[i] = backup;
+                        if (await TryReadAsync(key.Key, nowUtc, ct).ConfigureAwait(false) is { } backup && Selected(backup) && (newest is null || IsNewer(backup, newest)))
+                        {
+                            newest = backup;
+                        }
+                    }
+
+                    if (newest is not null)
+                    {
+                        perDatabase[i] = newest;
                         return;
                     }
                 }
@@ -128,6 +143,10 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
 
         return selected.ToList();
     }
+
+    /// <summary>The order every listing uses: start time, then Id.</summary>
+    private static bool IsNewer(BackupInfo candidate, BackupInfo than)
+        => candidate.StartedAt != than.StartedAt ? candidate.StartedAt > than.StartedAt : string.CompareOrdinal(candidate.Id, than.Id) > 0;
 
     /// <summary>Reads manifests in parallel; the unreadable ones are warned about and left out.</summary>
     private async Task<IReadOnlyList<BackupInfo>> ReadManyAsync(IReadOnlyList<string> manifestKeys, DateTime nowUtc, CancellationToken cancellationToken)

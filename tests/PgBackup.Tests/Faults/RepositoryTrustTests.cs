@@ -157,6 +157,22 @@ public sealed class RepositoryTrustTests : IDisposable
     }
 
     [Fact]
+    public async Task Latest_among_backups_of_the_same_second_is_the_one_that_started_last_whatever_their_random_suffixes()
+    {
+        // Keys name the start to the second and end in a random suffix: reading keys newest first must not let
+        // the suffix decide between two runs of the same second (the later one has the smaller suffix here).
+        var repository = new LocalRepository(Root);
+        await repository.EnsureWritableAsync(CancellationToken.None);
+        var second = new DateTime(2026, 12, 1, 1, 0, 0, DateTimeKind.Utc);
+        await SyntheticBackups.WriteAsync(repository, "shop", second.AddMilliseconds(100), BackupStatus.Succeeded, "ffff");
+        var later = await SyntheticBackups.WriteAsync(repository, "shop", second.AddMilliseconds(900), BackupStatus.Succeeded, "0000");
+
+        var latest = await new BackupCatalog(repository, new TrustTestLog(), new TrustTestClock(Now)).ListAsync(new CatalogQuery { LatestOnly = true }, CancellationToken.None);
+
+        Assert.Equal(later.Id, Assert.Single(latest).Id);
+    }
+
+    [Fact]
     public async Task A_backup_dated_in_the_future_is_never_expired_by_age()
     {
         var repository = new LocalRepository(Root);
