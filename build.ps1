@@ -6,7 +6,8 @@
     Tasks (run one or several, in order):
 
       Build      Compiles the solution and stages the importable module under out/PgBackup/ (the manifest's
-                 ModuleVersion filled in from <Version> in Directory.Build.props).
+                 ModuleVersion filled in from <Version> in Directory.Build.props), with its help (en-US/, MAML and
+                 about_PgBackup, built from the markdown in src/PgBackup/help).
       Test       Build, then every test: xunit (unit, real PostgreSQL, real s3rver and Azurite, the hosted module) and Pester
                  (the built module in pwsh, and the package installed with Install-PSResource). Ends with one line
                  "N passed, N failed" and exits non-zero when anything failed.
@@ -121,7 +122,7 @@ Import-Module $ModulePath
 $help = @{}
 Get-ChildItem (Join-Path $HelpSource 'en-US') -Filter '*-*.md' | ForEach-Object { $source = ConvertFrom-HelpMarkdown $_.FullName; $help[$source.Name] = $source }
 $shared = @{}
-$common = ConvertFrom-HelpMarkdown (Join-Path $HelpSource 'en-US/common-parameters.md')
+$common = ConvertFrom-HelpMarkdown (Join-Path $HelpSource 'en-US/SharedParameters.md')
 foreach ($name in $common.Parameters.Keys) { $shared[$name] = $common.Parameters[$name] }
 $metadata = @(Get-Command -Module PgBackup -CommandType Cmdlet | Sort-Object Name | ForEach-Object { Get-CmdletHelpMetadata $_ })
 $xml = ConvertTo-MamlHelp -Metadata $metadata -Help $help -SharedParameters $shared

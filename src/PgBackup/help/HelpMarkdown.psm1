@@ -194,10 +194,12 @@ function ConvertTo-MamlHelp {
         $texts = @{}
         foreach ($parameter in $command.Parameters) {
             $text = if ($source.Parameters.Contains($parameter.Name)) { $source.Parameters[$parameter.Name] } else { $SharedParameters[$parameter.Name] }
-            if (-not @($text | Where-Object { $_ }).Count) { throw "$($command.Name) -$($parameter.Name) has no help text: describe it in $($command.Name).md or common-parameters.md." }
+            if (-not @($text | Where-Object { $_ }).Count) { throw "$($command.Name) -$($parameter.Name) has no help text: describe it in $($command.Name).md or SharedParameters.md." }
             $texts[$parameter.Name] = $text
         }
         $byName = @{}; foreach ($parameter in $command.Parameters) { $byName[$parameter.Name] = $parameter }
+        $unknown = @($source.Parameters.Keys | Where-Object { -not $byName.ContainsKey($_) })
+        if ($unknown.Count) { throw "$($command.Name).md describes parameters $($command.Name) does not have: -$($unknown -join ', -')." }
 
         $null = $out.AppendLine('  <command:command xmlns:maml="http://schemas.microsoft.com/maml/2004/10" xmlns:command="http://schemas.microsoft.com/maml/dev/command/2004/10" xmlns:dev="http://schemas.microsoft.com/maml/dev/2004/10" xmlns:MSHelp="http://msdn.microsoft.com/mshelp">')
         $null = $out.AppendLine(@('    <command:details>', "      <command:name>$(X $command.Name)</command:name>", "      <command:verb>$(X $command.Verb)</command:verb>",
