@@ -71,15 +71,24 @@ Describe 'Help for the cmdlets' {
         $missing | Should -BeNullOrEmpty -Because "these parameters of $Name have no help text"
     }
 
-    It 'the help of <Name> shows the real parameter sets and types' -ForEach $script:CmdletNames {
+    It 'the help of <Name> shows the real parameter sets, types and defaults' -ForEach $script:CmdletNames {
         $help = Get-Help $Name -Full
         $command = Get-Command $Name
         @($help.syntax.syntaxItem).Count | Should -Be $command.ParameterSets.Count
+        $fresh = [Activator]::CreateInstance($command.ImplementingType)
         foreach ($parameter in Get-DocumentedParameterNames $Name) {
             $type = $command.Parameters[$parameter].ParameterType
             $type = [Nullable]::GetUnderlyingType($type) ?? $type
-            (Get-Help $Name -Parameter $parameter).type.name | Should -Be $type.Name -Because "-$parameter"
+            $parameterHelp = Get-Help $Name -Parameter $parameter
+            $parameterHelp.type.name | Should -Be $type.Name -Because "-$parameter"
+            $property = $command.ImplementingType.GetProperty($parameter)
+            if ($property -and $type -ne [switch]) {
+                $default = $property.GetValue($fresh)
+                $parameterHelp.defaultValue | Should -Be ($null -eq $default ? 'None' : "$default") -Because "-$parameter"
+            }
         }
+        $help.parameters.parameter.Where({ $_.name -eq 'Jobs' -or $_.name -eq 'Format' -or $_.name -eq 'Level' }).ForEach({ $_.defaultValue }) |
+            Should -Not -Contain 'None'
     }
 
     It 'the help sources name no parameter the cmdlets do not have' {

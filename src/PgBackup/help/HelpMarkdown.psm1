@@ -115,8 +115,13 @@ function Get-CmdletHelpMetadata {
                     })
             }
         })
+    # Defaults as the cmdlet really has them: the parameter properties of a fresh instance (null: no default).
+    $instance = [Activator]::CreateInstance($Command.ImplementingType)
     $parameters = @($Command.Parameters.Values | Where-Object Name -notin $common | ForEach-Object {
             $name = $_.Name
+            $property = $Command.ImplementingType.GetProperty($name)
+            $default = if ($property) { $property.GetValue($instance) }
+            $defaultText = if ($_.SwitchParameter) { 'False' } elseif ($null -eq $default) { 'None' } else { "$default" }
             $inSets = @($sets.Parameters | Where-Object Name -eq $name)
             $validateSet = @($_.Attributes | Where-Object { $_ -is [System.Management.Automation.ValidateSetAttribute] } | ForEach-Object ValidValues)
             if (-not $validateSet.Count -and ([Nullable]::GetUnderlyingType($_.ParameterType) ?? $_.ParameterType).IsEnum) {
@@ -133,8 +138,10 @@ function Get-CmdletHelpMetadata {
                 Position       = @($inSets | Where-Object { $_.Position -ge 0 } | ForEach-Object Position | Select-Object -First 1)
                 ByValue        = [bool]@($inSets | Where-Object ByValue).Count
                 ByPropertyName = [bool]@($inSets | Where-Object ByPropertyName).Count
+                Default        = $defaultText
             }
         })
+    if ($instance -is [IDisposable]) { $instance.Dispose() }
     [pscustomobject]@{ Name = $Command.Name; Verb = $Command.Verb; Noun = $Command.Noun; Sets = $sets; Parameters = $parameters }
 }
 
@@ -172,7 +179,7 @@ function ConvertTo-MamlHelp {
             $lines += "$indent  <command:parameterValue required=`"$("$(-not $meta.IsSwitch)".ToLowerInvariant())`" variableLength=`"false`">$(X $meta.Type)</command:parameterValue>"
         }
         $lines += @("$indent  <dev:type>", "$indent    <maml:name>$(X $meta.Type)</maml:name>", "$indent    <maml:uri />", "$indent  </dev:type>",
-            "$indent  <dev:defaultValue>$(if ($meta.IsSwitch) { 'False' } else { 'None' })</dev:defaultValue>", "$indent</command:parameter>")
+            "$indent  <dev:defaultValue>$(X $meta.Default)</dev:defaultValue>", "$indent</command:parameter>")
         $lines -join "`n"
     }
     function TypeList([string] $outer, [string] $inner, $types) {
@@ -209,7 +216,7 @@ function ConvertTo-MamlHelp {
         foreach ($set in $command.Sets) {
             $null = $out.AppendLine("      <command:syntaxItem>`n        <maml:name>$(X $command.Name)</maml:name>")
             # Positional parameters first, in position order, as PowerShell's own syntax lines show them.
-            foreach ($entry in @($set.Parameters | Sort-Object { if ($_.Position -ge 0) { $_.Position } else { [int]::MaxValue } }, { -not $_.Mandatory })) {
+            foreach ($entry in @($set.Parameters | Sort-Object -Stable { if ($_.Position -ge 0) { $_.Position } else { [int]::MaxValue } }, { -not $_.Mandatory })) {
                 $null = $out.AppendLine((ParameterXml $byName[$entry.Name] $texts[$entry.Name] $entry.Mandatory $entry.Position (PipelineInput $entry) $true '        '))
             }
             $null = $out.AppendLine('      </command:syntaxItem>')
