@@ -6,7 +6,8 @@
     Tasks (run one or several, in order):
 
       Build      Compiles the solution and stages the importable module under out/PgBackup/ (the manifest's
-                 ModuleVersion filled in from <Version> in Directory.Build.props).
+                 ModuleVersion filled in from <Version> in Directory.Build.props), with its help (en-US/, MAML and
+                 about_PgBackup, built from the markdown in src/PgBackup/help).
       Test       Build, then every test: xunit (unit, real PostgreSQL, real s3rver and Azurite, the hosted module) and Pester
                  (the built module in pwsh, and the package installed with Install-PSResource). Ends with one line
                  "N passed, N failed" and exits non-zero when anything failed.
@@ -102,7 +103,40 @@ function Invoke-BuildTask {
     if ($manifest -notmatch "ModuleVersion\s*=\s*'\{\{Version\}\}'") { throw 'src/PgBackup/PgBackup.psd1 must say ModuleVersion = ''{{Version}}'' (build.ps1 fills it in).' }
     Set-Content -Path (Join-Path $ModuleDir 'PgBackup.psd1') -Value ($manifest -replace '\{\{Version\}\}', (Get-ModuleVersion)) -NoNewline
     Copy-Item (Join-Path $Root 'LICENSE') -Destination $ModuleDir
+    Build-ModuleHelp
     Write-Host "Module staged in $ModuleDir"
+}
+
+function Build-ModuleHelp {
+    # Get-Help's text for the cmdlets and about_PgBackup, from the markdown under src/PgBackup/help (see its README):
+    # en-US/PgBackup.dll-Help.xml (MAML, named after the assembly holding the cmdlets) next to PgBackup.dll, and the
+    # about topic. A child pwsh imports the staged module, so types and parameter sets come from the real cmdlets
+    # and this session never loads (or locks) PgBackup.dll; a parameter without text stops the build.
+    $helpSource = Join-Path $Root 'src/PgBackup/help'
+    $culture = New-Item -ItemType Directory -Path (Join-Path $ModuleDir 'en-US') -Force
+    $script = @'
+param($HelpSource, $ModulePath, $Destination)
+$ErrorActionPreference = 'Stop'
+Import-Module (Join-Path $HelpSource 'HelpMarkdown.psm1')
+Import-Module $ModulePath
+$help = @{}
+Get-ChildItem (Join-Path $HelpSource 'en-US') -Filter '*-*.md' | ForEach-Object { $source = ConvertFrom-HelpMarkdown $_.FullName; $help[$source.Name] = $source }
+$shared = @{}
+$common = ConvertFrom-HelpMarkdown (Join-Path $HelpSource 'en-US/SharedParameters.md')
+foreach ($name in $common.Parameters.Keys) { $shared[$name] = $common.Parameters[$name] }
+$metadata = @(Get-Command -Module PgBackup -CommandType Cmdlet | Sort-Object Name | ForEach-Object { Get-CmdletHelpMetadata $_ })
+$xml = ConvertTo-MamlHelp -Metadata $metadata -Help $help -SharedParameters $shared
+[IO.File]::WriteAllText($Destination, $xml, [Text.UTF8Encoding]::new($false))
+'@
+    $scriptPath = Join-Path ([IO.Path]::GetTempPath()) "pgbackup-help-$([guid]::NewGuid().ToString('N')).ps1"
+    Set-Content -Path $scriptPath -Value $script
+    try {
+        $pwsh = Join-Path $PSHOME ($IsWindows ? 'pwsh.exe' : 'pwsh')
+        Invoke-Native $pwsh @('-NoProfile', '-NonInteractive', '-File', $scriptPath, '-HelpSource', $helpSource,
+            '-ModulePath', (Join-Path $ModuleDir 'PgBackup.psd1'), '-Destination', (Join-Path $culture 'PgBackup.dll-Help.xml'))
+    }
+    finally { Remove-Item $scriptPath -ErrorAction SilentlyContinue }
+    Copy-Item (Join-Path $helpSource 'en-US/about_PgBackup.help.txt') -Destination $culture
 }
 
 function Get-PesterModulePath {

@@ -28,10 +28,11 @@ $core = [AppDomain]::CurrentDomain.GetAssemblies() | Where-Object { $_.GetName()
 }
 
 Describe 'Dependency isolation' {
-    It 'stages the manifest, the format views, the cmdlets, the output types and the license at the module root; Core and its dependencies under dependencies/' {
+    It 'stages the manifest, the format views, the cmdlets, the output types and the license at the module root; Core and its dependencies under dependencies/; only help under en-US/' {
         Get-ChildItem $script:ModuleFolder -File | Where-Object Extension -ne '.pdb' | Sort-Object Name | ForEach-Object Name |
             Should -Be @('LICENSE', 'PgBackup.dll', 'PgBackup.Format.ps1xml', 'PgBackup.psd1', 'PgBackup.Types.dll')
-        Get-ChildItem $script:ModuleFolder -Directory | ForEach-Object Name | Should -Be @('dependencies')
+        Get-ChildItem $script:ModuleFolder -Directory | Sort-Object Name | ForEach-Object Name | Should -Be @('dependencies', 'en-US')
+        Get-ChildItem (Join-Path $script:ModuleFolder 'en-US') | Sort-Object Name | ForEach-Object Name | Should -Be @('about_PgBackup.help.txt', 'PgBackup.dll-Help.xml')
         $dependencies = Get-ChildItem (Join-Path $script:ModuleFolder 'dependencies') -File | ForEach-Object Name
         $dependencies | Should -Contain 'PgBackup.Core.dll'
         $dependencies | Should -Contain 'Npgsql.dll'
