@@ -15,7 +15,7 @@ namespace PgBackup.Commands;
 /// <para type="description">Streams pg_dump output through SHA-256 into the repository and writes the manifest last.
 /// Writes one PgBackup.BackupInfo per database as soon as it is committed.</para>
 /// </summary>
-[Cmdlet(VerbsCommon.New, "PgBackup")]
+[Cmdlet(VerbsCommon.New, "PgBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(BackupInfo))]
 public sealed class NewPgBackupCommand : PgConnectionCmdlet
 {
@@ -154,6 +154,15 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
 
     private async Task BackupOneAsync(string database, CmdletPipeline pipeline, CancellationToken cancellationToken)
     {
+        // Asked before anything runs: -WhatIf starts no pg_dump and writes nothing (not even a Failed manifest).
+        if (!await pipeline.ShouldProcessAsync(
+                $"database \"{database}\" on {_connection!.ServerDisplay}",
+                $"Back up into {_repository!.Location}",
+                cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
         var request = new BackupRequest
         {
             Database = database,

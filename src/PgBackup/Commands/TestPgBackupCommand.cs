@@ -15,7 +15,7 @@ namespace PgBackup.Commands;
 /// restores and tests on that server older than an hour (-Force drops them). Writes a PgBackup.TestResult;
 /// when the backup did not pass, also a non-terminating BackupTestFailed error, so -ErrorAction Stop stops a script.</para>
 /// </summary>
-[Cmdlet(VerbsDiagnostic.Test, "PgBackup", DefaultParameterSetName = InputObjectSet)]
+[Cmdlet(VerbsDiagnostic.Test, "PgBackup", DefaultParameterSetName = InputObjectSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(TestResult))]
 public sealed class TestPgBackupCommand : PgConnectionCmdlet
 {
@@ -75,6 +75,13 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
         try
         {
             var (backup, repository) = await reference.OpenAsync(pipeline, cancellationToken).ConfigureAwait(false);
+            // Only the Restore level changes anything (a database on the server). Low impact: it asks only when the
+            // user asked (-Confirm, $ConfirmPreference Low); -WhatIf describes it and creates nothing.
+            if (Level == TestLevel.Restore && !await pipeline.OnPipelineThreadAsync(() => ConfirmRestore(backup), cancellationToken).ConfigureAwait(false))
+            {
+                return;
+            }
+
             var result = await verifier.VerifyAsync(
                 new VerificationRequest
                 {
@@ -95,6 +102,28 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
         catch (PgBackupException ex)
         {
             pipeline.WriteError(ex, reference.Target);
+        }
+    }
+
+    /// <summary>
+    /// On the pipeline thread: ShouldProcess for the temporary database. A -Confirm that nobody can answer
+    /// (-NonInteractive) is this backup's error, not an unexpected failure of the cmdlet.
+    /// </summary>
+    private bool ConfirmRestore(BackupInfo backup)
+    {
+        var action = $"Restore into a temporary database pgbackup_verify_{backup.Database}_… on {_connection!.ServerDisplay}, check it, and "
+            + (KeepDatabase.IsPresent ? "keep it" : "drop it again");
+        try
+        {
+            return ShouldProcess($"backup {backup.Id}", action);
+        }
+        catch (Exception ex) when (ex is PSInvalidOperationException or System.Management.Automation.Host.HostException)
+        {
+            throw new PgBackupException(
+                "ConfirmationNotPossible",
+                FailureCategory.InvalidOperation,
+                $"Testing backup {backup.Id} at the Restore level needs the confirmation -Confirm asked for, and this session cannot prompt: {ex.Message} Nothing was created.",
+                backup.Id);
         }
     }
 }
