@@ -133,7 +133,47 @@ internal sealed class RetentionService(IOperationLog? log = null, TimeProvider? 
             await RemoveIncompleteAsync(repository, backups, nowUtc, request.DatabasePatterns, confirm, result, cancellationToken).ConfigureAwait(false);
         }
 
+        await RemoveEmptiedFoldersAsync(repository, result, cancellationToken).ConfigureAwait(false);
         return result;
+    }
+
+    /// <summary>
+    /// Removes the YYYY/MM/DD folders (then MM, then YYYY) that this run's removals emptied. Only folders that held a
+    /// removed object are tried, a parent only once its child went, and the store removes a folder only when it is
+    /// empty: a folder already empty before, one holding anything else, the root and links are left alone.
+    /// </summary>
+    private async Task RemoveEmptiedFoldersAsync(IBackupRepository repository, RetentionResult result, CancellationToken cancellationToken)
+    {
+        var removedKeys = result.Removed.SelectMany(backup => new[] { backup.ManifestKey, backup.ArtifactKey })
+            .Concat(result.RemovedIncomplete.Select(leftover => leftover.Key))
+            .OfType<string>();
+        var candidates = removedKeys.Select(ParentKey).Where(folder => folder.Length > 0).ToHashSet(StringComparer.Ordinal);
+        // Deepest first, so a parent is tried only after all its emptied children were.
+        while (candidates.Count > 0)
+        {
+            var depth = candidates.Max(Depth);
+            var level = candidates.Where(folder => Depth(folder) == depth).Order(StringComparer.Ordinal).ToList();
+            candidates.ExceptWith(level);
+            foreach (var folder in level)
+            {
+                if (await repository.TryRemoveEmptyFolderAsync(folder, cancellationToken).ConfigureAwait(false))
+                {
+                    _log.Verbose($"Removed the emptied folder {repository.GetObjectLocation(folder)}.");
+                    if (ParentKey(folder) is { Length: > 0 } parent)
+                    {
+                        candidates.Add(parent);
+                    }
+                }
+            }
+        }
+    }
+
+    private static int Depth(string key) => key.Count(c => c == '/');
+
+    private static string ParentKey(string key)
+    {
+        var slash = key.LastIndexOf('/');
+        return slash < 0 ? string.Empty : key[..slash];
     }
 
     private async Task RemoveBackupAsync(

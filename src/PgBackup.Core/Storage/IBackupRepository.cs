@@ -76,6 +76,13 @@ internal interface IBackupRepository
     IAsyncEnumerable<RepositoryObject> ListAsync(string keyPrefix, CancellationToken cancellationToken);
 
     Task DeleteAsync(string key, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Removes the folder <paramref name="folderKey"/> (a key prefix without the trailing slash) if it is empty,
+    /// is not the root, and is not reached through a link; returns whether it was removed. Object stores have no
+    /// folders (a prefix vanishes with its last object): there it does nothing.
+    /// </summary>
+    Task<bool> TryRemoveEmptyFolderAsync(string folderKey, CancellationToken cancellationToken) => Task.FromResult(false);
 }
 
 /// <summary>The bound on small objects (manifests), the same in every store: a repository is untrusted input.</summary>

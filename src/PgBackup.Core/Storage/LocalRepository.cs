@@ -215,6 +215,33 @@ internal sealed class LocalRepository : IBackupRepository
         return Task.CompletedTask;
     }
 
+    public Task<bool> TryRemoveEmptyFolderAsync(string folderKey, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (string.IsNullOrEmpty(folderKey.Trim('/')))
+        {
+            return Task.FromResult(false);
+        }
+
+        try
+        {
+            // CheckedPath refuses the root's outside and any link on the way, the folder itself included.
+            var path = CheckedPath(folderKey.Trim('/'));
+            if (!Directory.Exists(path) || string.Equals(path.TrimEnd(Path.DirectorySeparatorChar), Root.TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal))
+            {
+                return Task.FromResult(false);
+            }
+
+            // Not recursive: the system call removes only an empty folder, so nothing written meanwhile is lost.
+            Directory.Delete(path, recursive: false);
+            return Task.FromResult(true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidManifestException)
+        {
+            return Task.FromResult(false);
+        }
+    }
+
     private string PathOf(string key)
     {
         var path = Path.GetFullPath(Path.Combine(Root, key.Replace('/', Path.DirectorySeparatorChar)));
