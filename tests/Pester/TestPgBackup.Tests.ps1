@@ -48,8 +48,9 @@ Describe 'Test-PgBackup' {
         $command.Parameters.Force.SwitchParameter | Should -BeTrue
 
         $attribute = $command.ImplementingType.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $false)[0]
-        $attribute.SupportsShouldProcess | Should -BeFalse
-        $attribute.ConfirmImpact | Should -Be 'None'
+        # -WhatIf/-Confirm for the Restore level's temporary database; Low: it asks only when the user asks.
+        $attribute.SupportsShouldProcess | Should -BeTrue
+        $attribute.ConfirmImpact | Should -Be 'Low'
     }
 
     It 'New-PgBackup -Format <Format> -Compression <Compression> -RowCounts | Test-PgBackup -Level Restore passes in one pipeline and drops its database' -TestCases @(

@@ -183,10 +183,10 @@ Describe 'Retention tidies the date folders it emptied (ux11)' {
 Describe 'Format views at 80 columns (ux11)' {
     BeforeAll {
         $script:ViewRepo = New-TestFolder
-        $script:Cluster.CreateDatabase('a_rather_long_database_name_for_views')
+        $script:Cluster.CreateDatabase('a_long_database_name_for_ux')
         $script:Views = @(
             New-PgBackup -Database northwind_ux -Repository $script:ViewRepo @script:Connection -ErrorAction Stop
-            New-PgBackup -Database a_rather_long_database_name_for_views -Repository $script:ViewRepo @script:Connection -ErrorAction Stop
+            New-PgBackup -Database a_long_database_name_for_ux -Repository $script:ViewRepo @script:Connection -ErrorAction Stop
         )
     }
     AfterAll { Remove-Item $script:ViewRepo -Recurse -Force -ErrorAction SilentlyContinue }
@@ -214,9 +214,9 @@ Describe 'Format views at 80 columns (ux11)' {
         $text = Get-PgBackupInfo -Repository $script:ViewRepo -Summary | Out-String -Width 80
         $lines = @($text -split "`r?`n" | Where-Object { $_.Trim() })
         # One header line, then the dashes: a wrapped header would put its fragments in between.
-        $lines[0] | Should -Match '^Database\s+Count\s+Failed\s+Success\s+TotalSize\s+AvgDuration'
+        $lines[0] | Should -Match '^Database\s+Count\s+Failed\s+Success\s+TotalSize\s+LastSucceeded \(UTC\)\s*$'
         $lines[1] | Should -Match '^-+ '
-        $text | Should -Match 'a_rather_long_database_name_for_views|a_rather_long'
+        $text | Should -Match 'a_long_database_name_for_ux'
     }
 
     It 'the list view shows humanized sizes, durations and local times' {
