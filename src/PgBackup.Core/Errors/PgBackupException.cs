@@ -109,6 +109,10 @@ internal sealed class BackupNotRestorableException(string message, object? targe
 internal sealed class InvalidRetentionPolicyException(string message, object? target = null)
     : PgBackupException("InvalidRetentionPolicy", FailureCategory.InvalidArgument, message, target);
 
+/// <summary>-Confirm asked for a confirmation that this session cannot prompt for: nothing was done.</summary>
+internal sealed class ConfirmationNotPossibleException(string message, object? target = null)
+    : PgBackupException("ConfirmationNotPossible", FailureCategory.InvalidOperation, message, target);
+
 internal sealed class InvalidRestoreRequestException(string message, object? target = null)
     : PgBackupException("InvalidRestoreRequest", FailureCategory.InvalidArgument, message, target);
 

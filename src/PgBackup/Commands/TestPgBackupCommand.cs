@@ -119,9 +119,7 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
         }
         catch (Exception ex) when (ex is PSInvalidOperationException or System.Management.Automation.Host.HostException)
         {
-            throw new PgBackupException(
-                "ConfirmationNotPossible",
-                FailureCategory.InvalidOperation,
+            throw new ConfirmationNotPossibleException(
                 $"Testing backup {backup.Id} at the Restore level needs the confirmation -Confirm asked for, and this session cannot prompt: {ex.Message} Nothing was created.",
                 backup.Id);
         }
