@@ -25,7 +25,7 @@ Describe 'New-PgBackup' {
     It 'has the documented parameter surface' {
         $command = Get-Command New-PgBackup
         $own = $command.Parameters.Keys | Where-Object { $_ -notin [System.Management.Automation.PSCmdlet]::CommonParameters -and $_ -notin [System.Management.Automation.PSCmdlet]::OptionalCommonParameters }
-        ($own | Sort-Object) -join ',' | Should -Be 'AccessTier,AzureBlockSizeMB,Compression,CompressionLevel,ConnectionString,Credential,Database,Environment,Format,KmsKeyId,Port,Repository,RowCounts,S3Endpoint,S3PartSizeMB,S3Region,SchemaOnly,Server,ServerSideEncryption,StorageClass,Tag,Verify'
+        ($own | Sort-Object) -join ',' | Should -Be 'AccessTier,AzureBlockSizeMB,Compression,CompressionLevel,ConnectionString,Credential,Database,Environment,Format,KmsKeyId,LogPath,Port,Repository,RowCounts,S3Endpoint,S3PartSizeMB,S3Region,SchemaOnly,Server,ServerSideEncryption,StorageClass,Tag,Verify'
         $command.Parameters['Server'].Aliases | Should -Contain 'Host'
         $command.Parameters['Repository'].Aliases | Should -Be @('Path', 'Destination')
         $command.Parameters['Database'].Attributes.Where({ $_ -is [Parameter] }).ValueFromPipeline | Should -BeTrue
@@ -166,7 +166,7 @@ Describe 'Get-PgBackupInfo' {
     It 'has the documented parameter surface' {
         $command = Get-Command Get-PgBackupInfo
         $own = $command.Parameters.Keys | Where-Object { $_ -notin [System.Management.Automation.PSCmdlet]::CommonParameters }
-        ($own | Sort-Object) -join ',' | Should -Be 'Database,Latest,Path,Repository,S3Endpoint,S3Region,Since,Status,Summary'
+        ($own | Sort-Object) -join ',' | Should -Be 'Database,Latest,LogPath,Path,Repository,S3Endpoint,S3Region,Since,Status,Summary'
         $command.Parameters['Database'].Attributes.Where({ $_ -is [SupportsWildcards] }) | Should -Not -BeNullOrEmpty
         ($command.OutputType.Name | Sort-Object) -join ',' | Should -Be 'PgBackup.BackupInfo,PgBackup.BackupSummary'
     }

@@ -36,7 +36,7 @@ Describe 'Remove-PgBackupExpired (Retention) parameter surface' {
         $command = Get-Command Remove-PgBackupExpired
         $common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
         ($command.Parameters.Keys | Where-Object { $_ -notin $common } | Sort-Object) -join ',' |
-            Should -Be 'Database,IncludeIncomplete,InputObject,KeepDaily,KeepLast,KeepMonthly,KeepWeekly,PassThru,Repository,RetentionDays,S3Endpoint,S3Region,Utc'
+            Should -Be 'Database,IncludeIncomplete,InputObject,KeepDaily,KeepLast,KeepMonthly,KeepWeekly,LogPath,PassThru,Repository,RetentionDays,S3Endpoint,S3Region,Utc'
         ($command.ParameterSets.Name | Sort-Object) -join ',' | Should -Be 'InputObject,Repository'
         $command.DefaultParameterSet | Should -Be 'Repository'
         $command.OutputType.Name | Should -Be 'PgBackup.BackupInfo'

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Management.Automation;
 using System.Runtime.ExceptionServices;
+using PgBackup.Diagnostics;
 using PgBackup.Errors;
 
 namespace PgBackup.Commands;
@@ -29,9 +30,16 @@ public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
 
     protected sealed override void ProcessRecord() => OnPipelineThread(OnRecord);
 
-    protected sealed override void EndProcessing() => OnPipelineThread(OnEnd);
+    protected sealed override void EndProcessing()
+    {
+        OnPipelineThread(OnEnd);
+        Audit?.Complete();
+    }
 
     protected override void StopProcessing() => _cancellation.Cancel();
+
+    /// <summary>Where outcomes and failures are recorded (the audit log), or null; read on the pipeline thread.</summary>
+    private protected virtual AuditTrail? Audit => null;
 
     /// <summary>The begin block, on the pipeline thread.</summary>
     private protected virtual void OnBegin()
@@ -57,7 +65,7 @@ public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
     {
         EnsurePipelineThread();
         using var queue = new BlockingCollection<Action>();
-        var pipeline = new CmdletPipeline(this, queue);
+        var pipeline = new CmdletPipeline(this, queue, Audit);
         var token = _cancellation.Token;
         var task = Task.Run(
             async () =>
@@ -108,12 +116,12 @@ public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
         }
         catch (PgBackupException ex) when (pipelineFailure is null)
         {
-            ThrowTerminatingError(ErrorRecords.From(ex));
+            ThrowTerminating(ex);
         }
         catch (Exception ex) when (pipelineFailure is null)
         {
             // Nothing in the core meant this one (a bug): a stable id that says so, and the type that says what.
-            ThrowTerminatingError(ErrorRecords.From(UnexpectedErrorException.For(MyInvocation.MyCommand?.Name ?? GetType().Name, ex, ex.Message)));
+            ThrowTerminating(UnexpectedErrorException.For(MyInvocation.MyCommand?.Name ?? GetType().Name, ex, ex.Message));
         }
 
         if (pipelineFailure is not null)
@@ -146,7 +154,14 @@ public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
         catch (PgBackupException ex)
         {
             // A user's mistake caught while binding (bad connection string, bad policy…): an invalid invocation.
-            ThrowTerminatingError(ErrorRecords.From(ex));
+            ThrowTerminating(ex);
         }
+    }
+
+    /// <summary>Ends the cmdlet with a terminating error for a core failure, recorded like every other failure.</summary>
+    private void ThrowTerminating(PgBackupException failure)
+    {
+        Audit?.RecordFailure(failure, failure.TargetObject);
+        ThrowTerminatingError(ErrorRecords.From(failure));
     }
 }

@@ -14,22 +14,37 @@ internal sealed class CmdletPipeline
 {
     private readonly PSCmdlet _cmdlet;
     private readonly BlockingCollection<Action> _queue;
+    private readonly AuditTrail? _audit;
 
-    public CmdletPipeline(PSCmdlet cmdlet, BlockingCollection<Action> queue)
+    public CmdletPipeline(PSCmdlet cmdlet, BlockingCollection<Action> queue, AuditTrail? audit)
     {
         _cmdlet = cmdlet;
         _queue = queue;
+        _audit = audit;
         Log = new PipelineLog(this);
     }
 
     /// <summary>Core services' narration, as Write-Verbose and Write-Warning.</summary>
     public IOperationLog Log { get; }
 
-    public void WriteObject(object? value) => Post(() => _cmdlet.WriteObject(value));
+    /// <summary>Writes an outcome to the pipeline, and records it in the audit log.</summary>
+    public void WriteObject(object? value)
+        => Post(() =>
+        {
+            _audit?.RecordOutcome(value);
+            _cmdlet.WriteObject(value);
+        });
 
-    /// <summary>A non-terminating error for a typed core failure.</summary>
+    /// <summary>Records an outcome in the audit log that is not written to the pipeline (a removal without -PassThru).</summary>
+    public void RecordOutcome(object value) => Post(() => _audit?.RecordOutcome(value));
+
+    /// <summary>A non-terminating error for a typed core failure, recorded in the audit log.</summary>
     public void WriteError(PgBackupException exception, object? targetObject = null)
-        => Post(() => _cmdlet.WriteError(ErrorRecords.From(exception, targetObject)));
+        => Post(() =>
+        {
+            _audit?.RecordFailure(exception, targetObject);
+            _cmdlet.WriteError(ErrorRecords.From(exception, targetObject));
+        });
 
     public void WriteVerbose(string message) => Post(() => _cmdlet.WriteVerbose(message));
 

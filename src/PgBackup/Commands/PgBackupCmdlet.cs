@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Management.Automation;
 using PgBackup.Catalog;
+using PgBackup.Diagnostics;
 using PgBackup.Storage;
 using PgBackup.Storage.Azure;
 using PgBackup.Storage.S3;
@@ -20,6 +21,39 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     [ValidateNotNullOrEmpty]
     public string? S3Region { get; set; }
 
+    /// <summary>
+    /// The audit log: one JSON line per outcome (backup, test, restore, removal, listing, failure) is appended to this
+    /// file; else to $env:PGBACKUP_LOG; else nothing is logged.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? LogPath { get; set; }
+
+    private AuditTrail? _audit;
+
+    /// <summary>This invocation's audit trail, opened on first use (on the pipeline thread: -LogPath is resolved against the current location).</summary>
+    private protected sealed override AuditTrail Audit => _audit ??= OpenAuditTrail();
+
+    private AuditTrail OpenAuditTrail()
+    {
+        var operation = MyInvocation.MyCommand?.Name ?? GetType().Name;
+        var path = string.IsNullOrWhiteSpace(LogPath) ? System.Environment.GetEnvironmentVariable(AuditLog.PathVariable) : LogPath;
+        AuditLog? log = null;
+        if (!string.IsNullOrWhiteSpace(path))
+        {
+            try
+            {
+                log = new AuditLog(ResolveLocation(path));
+            }
+            catch (Exception ex) when (ex is ArgumentException or NotSupportedException or SessionStateException or PSInvalidOperationException)
+            {
+                WriteWarning($"Could not open the audit log {path}: {ex.Message} Nothing is logged by this command.");
+            }
+        }
+
+        return new AuditTrail(log, operation, WriteWarning);
+    }
+
     /// <summary>Options for S3 repositories; cmdlets that write add their storage settings.</summary>
     private protected virtual S3RepositoryOptions S3Options => new() { Endpoint = S3Endpoint, Region = S3Region };
 
@@ -35,7 +69,9 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
         location = string.IsNullOrWhiteSpace(location)
             ? System.Environment.GetEnvironmentVariable(RepositoryFactory.RepositoryVariable) is { Length: > 0 } fromEnvironment ? fromEnvironment : "./backups"
             : location;
-        return RepositoryFactory.Open(ResolveLocation(location), S3Options, AzureOptions);
+        var repository = RepositoryFactory.Open(ResolveLocation(location), S3Options, AzureOptions);
+        Audit.Repository = repository.Location;
+        return repository;
     }
 
     /// <summary>Makes a local path absolute (PowerShell's current location); leaves URIs alone. Pipeline thread only.</summary>

@@ -27,7 +27,7 @@ public abstract class PgConnectionCmdlet : PgBackupCmdlet
 
     private protected PgConnectionSettings ResolveConnection()
     {
-        return ConnectionResolver.Resolve(new ConnectionOptions
+        var connection = ConnectionResolver.Resolve(new ConnectionOptions
         {
             Server = Server,
             Port = Port,
@@ -35,5 +35,8 @@ public abstract class PgConnectionCmdlet : PgBackupCmdlet
             Password = Credential?.GetNetworkCredential().Password,
             ConnectionString = ConnectionString,
         });
+        Audit.Server = connection.ServerDisplay;
+        Audit.AddSecret(connection.Password);
+        return connection;
     }
 }

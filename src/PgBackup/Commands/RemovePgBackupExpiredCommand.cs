@@ -147,11 +147,16 @@ public sealed class RemovePgBackupExpiredCommand : PgBackupCmdlet
             pipeline.WriteError(failure);
         }
 
-        if (PassThru.IsPresent)
+        foreach (var removed in result.Removed)
         {
-            foreach (var removed in result.Removed)
+            if (PassThru.IsPresent)
             {
                 pipeline.WriteObject(removed);
+            }
+            else
+            {
+                // The audit log records every removal, -PassThru or not.
+                pipeline.RecordOutcome(removed);
             }
         }
 
