@@ -26,7 +26,7 @@ param(
     [string] $Repository,
     # The audit log (JSON Lines); default $env:PGBACKUP_LOG.
     [string] $LogPath,
-    # Databases not to back up (wildcards).
+    # Databases not to back up (wildcards; "a,b" also works, as pwsh -File passes a list as one string).
     [string[]] $ExcludeDatabase = @(),
     # The days of the week on which the newest backups are test-restored.
     [System.DayOfWeek[]] $RestoreTestDay = @([System.DayOfWeek]::Sunday),
@@ -41,8 +41,8 @@ Import-Module PgBackup
 # Parameters every step shares; an empty one is left to the cmdlets' own defaults (the environment).
 $logging = @{}
 if ($LogPath) { $logging.LogPath = $LogPath }
-$repository = @{} + $logging
-if ($Repository) { $repository.Repository = $Repository }
+$store = @{} + $logging
+if ($Repository) { $store.Repository = $Repository }
 
 $failures = [System.Collections.Generic.List[object]]::new()
 function Invoke-JobStep {
@@ -62,18 +62,18 @@ function Invoke-JobStep {
     }
 }
 
-$backupOptions = @{ AllDatabases = $true; IncludeGlobals = $true; RowCounts = $true } + $repository
-if ($ExcludeDatabase) { $backupOptions.ExcludeDatabase = $ExcludeDatabase }
+$backupOptions = @{ AllDatabases = $true; IncludeGlobals = $true; RowCounts = $true } + $store
+if ($ExcludeDatabase) { $backupOptions.ExcludeDatabase = @($ExcludeDatabase -split ',' | ForEach-Object Trim | Where-Object { $_ }) }
 $backups = @(Invoke-JobStep { New-PgBackup @backupOptions })
 
 $tested = @(Invoke-JobStep { $backups | Where-Object Status -EQ 'Succeeded' | Test-PgBackup -Level Structure @logging })
 
 $restoreTested = @()
 if ((Get-Date).DayOfWeek -in $RestoreTestDay) {
-    $restoreTested = @(Invoke-JobStep { Get-PgBackupInfo -Kind Database -Status Succeeded -Latest @repository | Test-PgBackup -Level Restore @logging })
+    $restoreTested = @(Invoke-JobStep { Get-PgBackupInfo -Kind Database -Status Succeeded -Latest @store | Test-PgBackup -Level Restore @logging })
 }
 
-$removed = @(Invoke-JobStep { Remove-PgBackupExpired -KeepDaily $KeepDaily -KeepWeekly $KeepWeekly -KeepMonthly $KeepMonthly -PassThru -Confirm:$false @repository })
+$removed = @(Invoke-JobStep { Remove-PgBackupExpired -KeepDaily $KeepDaily -KeepWeekly $KeepWeekly -KeepMonthly $KeepMonthly -PassThru -Confirm:$false @store })
 
 $exitCode = $failures.Count -eq 0 ? 0 : 1
 $globals = @($backups | Where-Object Kind -EQ 'Globals').Count

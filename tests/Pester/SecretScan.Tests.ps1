@@ -70,3 +70,34 @@ Describe 'Secrets in child processes' {
         }
     }
 }
+
+Describe 'Secrets in the audit log' {
+    It 'never writes the password or a storage secret, in outcomes and in failures alike' {
+        $log = Join-Path (New-TestFolder) 'audit.jsonl'
+        $repo = "s3://$($script:S3.Bucket)/scan-audit"
+        $wrongPassword = 'scan-wrong-Pw-2e8a'
+        $variables = $script:OtherSecrets + @{ AWS_SECRET_ACCESS_KEY = $script:S3Secret; PGPASSWORD = $null }
+        Invoke-WithEnvironment $variables {
+            $backup = New-PgBackup -Database scanned -Repository $repo -S3Endpoint $script:S3.Endpoint @script:Connection -LogPath $log -ErrorAction Stop
+            $null = $backup | Test-PgBackup -Level Restore @script:Connection -LogPath $log -ErrorAction Stop
+            $null = $backup | Restore-PgBackup -TargetDatabase 'scanned_audit_copy' -Force @script:Connection -LogPath $log -ErrorAction Stop
+            $null = Get-PgBackupInfo -Repository $repo -S3Endpoint $script:S3.Endpoint -LogPath $log
+            # Failures whose messages could echo what they were given: a password in a connection string, a wrong one.
+            $uri = "postgresql://postgres:$([uri]::EscapeDataString($script:Password))@$($script:Cluster.Host):$($script:Cluster.Port)/missing_db"
+            $null = New-PgBackup -ConnectionString $uri -Repository $repo -S3Endpoint $script:S3.Endpoint -LogPath $log -ErrorAction SilentlyContinue
+            $wrong = @{ Server = $script:Cluster.Host; Port = $script:Cluster.Port; Credential = New-TestCredential -Password $wrongPassword }
+            $null = New-PgBackup -Database scanned -Repository $repo -S3Endpoint $script:S3.Endpoint @wrong -LogPath $log -ErrorAction SilentlyContinue
+        }
+
+        $lines = @(Get-Content -LiteralPath $log)
+        $entries = @($lines | ForEach-Object { $_ | ConvertFrom-Json })
+        $entries.action | Should -Be @('Backup', 'Test', 'Restore', 'List', 'Backup', 'Backup')
+        $entries.status | Should -Be @('Succeeded', 'Succeeded', 'Succeeded', 'Succeeded', 'Failed', 'Failed')
+        $entries[4].errorId | Should -Be 'DatabaseNotFound'
+        $entries[5].errorId | Should -Be 'AuthenticationFailed'
+        $text = $lines -join "`n"
+        foreach ($secret in @($script:Password, [uri]::EscapeDataString($script:Password), $wrongPassword, $script:S3Secret) + @($script:OtherSecrets.Values)) {
+            $text.Contains($secret) | Should -BeFalse -Because "the audit log must not hold $secret"
+        }
+    }
+}
