@@ -25,7 +25,7 @@ Describe 'New-PgBackup' {
     It 'has the documented parameter surface' {
         $command = Get-Command New-PgBackup
         $own = $command.Parameters.Keys | Where-Object { $_ -notin [System.Management.Automation.PSCmdlet]::CommonParameters -and $_ -notin [System.Management.Automation.PSCmdlet]::OptionalCommonParameters }
-        ($own | Sort-Object) -join ',' | Should -Be 'AccessTier,AzureBlockSizeMB,Compression,CompressionLevel,ConnectionString,Credential,Database,Environment,Format,KmsKeyId,Port,Repository,RowCounts,S3Endpoint,S3PartSizeMB,S3Region,SchemaOnly,Server,ServerSideEncryption,StorageClass,Tag,Verify'
+        ($own | Sort-Object) -join ',' | Should -Be 'AccessTier,AzureBlockSizeMB,Compression,CompressionLevel,ConnectionString,Credential,Database,Environment,Format,Jobs,KmsKeyId,Port,Repository,RowCounts,S3Endpoint,S3PartSizeMB,S3Region,SchemaOnly,Server,ServerSideEncryption,StorageClass,Tag,Verify'
         $command.Parameters['Server'].Aliases | Should -Contain 'Host'
         $command.Parameters['Repository'].Aliases | Should -Be @('Path', 'Destination')
         $command.Parameters['Database'].Attributes.Where({ $_ -is [Parameter] }).ValueFromPipeline | Should -BeTrue
