@@ -16,7 +16,9 @@
                  database and repair it with Restore-PgBackup, show what retention would remove (-WhatIf) and the
                  repository summary, and stop the server (tests/demo/Invoke-Demo.ps1).
       Benchmark  Build, then time the cmdlets against the raw PostgreSQL tools on a generated database of
-                 -SizeMB megabytes (tests/benchmark/Invoke-Benchmark.ps1); prints ratios.
+                 -SizeMB megabytes (tests/benchmark/Invoke-Benchmark.ps1): defaults, each compression, directory
+                 with 1/2/4 jobs, S3, restore and checksum against the expert's pipeline, pg_dump -Fc, pg_restore -j 2
+                 and sha256sum; prints a table of ratios and writes it to out/benchmark.json.
       Package    Build, then out/package/PgBackup/<version>/ (the module folder as Install-PSResource lays it out)
                  and out/package/PgBackup.<version>.nupkg, installable from a local repository:
                    Register-PSResourceRepository -Name PgBackupLocal -Uri ./out/package -Trusted
@@ -42,6 +44,9 @@
 .PARAMETER SizeMB
     For Benchmark: the size of the generated database (default 200).
 
+.PARAMETER Repeat
+    For Benchmark: runs per measurement; the median is reported (default 3).
+
 .EXAMPLE
     ./build.ps1 Test -Filter Restore
 
@@ -59,7 +64,9 @@ param(
 
     [string] $Filter,
 
-    [int] $SizeMB = 200
+    [int] $SizeMB = 200,
+
+    [int] $Repeat = 3
 )
 
 Set-StrictMode -Version Latest
@@ -272,7 +279,7 @@ function Invoke-DemoTask {
 function Invoke-BenchmarkTask {
     # Synopsis: time the cmdlets against pg_dump/pg_restore on a generated database; print ratios.
     Invoke-BuildTask
-    & (Join-Path $Root 'tests/benchmark/Invoke-Benchmark.ps1') -SizeMB $SizeMB -ModulePath (Join-Path $ModuleDir 'PgBackup.psd1') -TestSupportPath (Join-Path $Root "tests/PgBackup.TestSupport/bin/$Configuration/net8.0/PgBackup.TestSupport.dll")
+    & (Join-Path $Root 'tests/benchmark/Invoke-Benchmark.ps1') -SizeMB $SizeMB -ModulePath (Join-Path $ModuleDir 'PgBackup.psd1') -TestSupportPath (Join-Path $Root "tests/PgBackup.TestSupport/bin/$Configuration/net8.0/PgBackup.TestSupport.dll") -Repeat $Repeat -OutputPath (Join-Path $OutDir 'benchmark.json')
 }
 
 function Invoke-CleanTask {

@@ -5,6 +5,9 @@ public enum BackupFormat
     Custom,
     Plain,
     Tar,
+
+    /// <summary>pg_dump's directory format (dumped in parallel with -Jobs), stored as one tar stream of the directory.</summary>
+    Directory,
 }
 
 public enum BackupCompression
@@ -121,6 +124,12 @@ public sealed class BackupInfo
     public string? ToolVersion { get; init; }
 
     public CompressionStage CompressionStage { get; init; }
+
+    /// <summary>
+    /// The one shell command that restores this backup without PgBackup (run next to the artifact, with PGHOST,
+    /// PGUSER, … and PGDATABASE naming the target database); null for a failed attempt.
+    /// </summary>
+    public string? RestoreHint { get; init; }
 
     public override string ToString() => $"{Id} ({Status})";
 }

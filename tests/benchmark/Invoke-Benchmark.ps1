@@ -6,12 +6,19 @@
     Starts a throwaway cluster, builds a realistic database of about -SizeMB megabytes (customers,
     products, orders, order lines with text, numerics, timestamps, jsonb and indexes), then times:
 
-      backup   pg_dump -Fc -f file                      vs  New-PgBackup (pg_dump | SHA-256 | repository)
-      restore  createdb + pg_restore -d                  vs  Restore-PgBackup into a new database   (when the cmdlet exists)
-      test     pg_restore into a scratch db, then drop   vs  Test-PgBackup -Level Restore           (when the cmdlet exists)
+      New-PgBackup, defaults (zstd)      vs  pg_dump -Fc -Z0 | zstd -1 -T<cores>   (the expert's pipeline)
+      New-PgBackup -Compression Gzip     vs  pg_dump -Fc
+      New-PgBackup -Compression Lz4/None vs  the expert's pipeline
+      New-PgBackup to S3 (s3rver)        vs  the expert's pipeline to a file
+      -Format Directory -Jobs 1/2/4      vs  pg_dump -Fc (gzip), and -Jobs 2 against -Jobs 1
+      Restore-PgBackup -Jobs 2           vs  pg_restore -j 2
+      Test-PgBackup -Level Checksum      vs  sha256sum
+    plus an estimate of pg_dump 16's native zstd (pg_dump -Z0 time + single-threaded zstd time), which is
+    what the custom-format native/stream choice rests on.
 
-    Each is run -Repeat times; the median is reported with the ratio cmdlet/raw. Nothing is asserted:
-    this is a measurement, to be read by people (wall-clock times do not belong in unit tests).
+    Each is run -Repeat times; the median is reported with the ratio cmdlet/baseline, printed as a table
+    (also as Markdown, for the README) and written as JSON to -OutputPath. Nothing is asserted: this is a
+    measurement, to be read by people (wall-clock times do not belong in unit tests).
 
 .EXAMPLE
     dotnet pwsh ./build.ps1 Benchmark -SizeMB 500
@@ -21,7 +28,9 @@ param(
     [ValidateRange(10, 100000)] [int] $SizeMB = 200,
     [ValidateRange(1, 20)] [int] $Repeat = 3,
     [Parameter(Mandatory)] [string] $ModulePath,
-    [Parameter(Mandatory)] [string] $TestSupportPath
+    [Parameter(Mandatory)] [string] $TestSupportPath,
+    # Where the table goes as JSON (build.ps1: out/benchmark.json).
+    [string] $OutputPath
 )
 
 Set-StrictMode -Version Latest
@@ -60,35 +69,91 @@ ANALYZE;
     $sizeBytes = [long]$cluster.Psql($database, "SELECT pg_database_size('$database')")
     Write-Host ("Database size: {0:N0} MiB" -f ($sizeBytes / 1MB))
 
-    $results = [ordered]@{}
+    $results = [System.Collections.Generic.List[object]]::new()
     $rawFile = Join-Path $work 'raw.dump'
     $repository = Join-Path $work 'repository'
     $connection = @{ ConnectionString = $cluster.ConnectionUri('postgres') }
+    $bash = { param([string] $Command) & bash -c "set -eo pipefail; $Command"; if ($LASTEXITCODE) { throw "failed: $Command" } }
+    $pgEnv = "PGHOST='$($cluster.SocketDirectory)' PGPORT=$($cluster.Port) PGUSER=postgres PATH='$(Split-Path $cluster.Tool('pg_dump')):$env:PATH'"
+    $cores = [Environment]::ProcessorCount
 
-    $raw = Measure-Median { & $cluster.Tool('pg_dump') @pgArgs -Fc -f $rawFile $database; if ($LASTEXITCODE) { throw 'pg_dump failed' } }
-    $cmdlet = Measure-Median { $script:backup = New-PgBackup -Database $database -Repository $repository @connection }
-    $results['backup'] = @($raw, $cmdlet)
-
-    if (Get-Command Restore-PgBackup -ErrorAction SilentlyContinue) {
-        $i = 0
-        $raw = Measure-Median { $i++; $null = $cluster.Psql('postgres', "CREATE DATABASE raw_restore_$i"); & $cluster.Tool('pg_restore') @pgArgs -d "raw_restore_$i" $rawFile; if ($LASTEXITCODE) { throw 'pg_restore failed' } }
-        $j = 0
-        $cmdlet = Measure-Median { $j++; $null = $script:backup | Restore-PgBackup -TargetDatabase "cmdlet_restore_$j" @connection -Confirm:$false }
-        $results['restore'] = @($raw, $cmdlet)
+    function Add-Row([string] $Name, [string] $Baseline, [double] $BaselineSeconds, [double] $CmdletSeconds, [long] $Bytes = 0) {
+        $row = [pscustomobject]@{ Operation = $Name; Baseline = $Baseline; BaselineSeconds = [Math]::Round($BaselineSeconds, 2); CmdletSeconds = [Math]::Round($CmdletSeconds, 2); Ratio = [Math]::Round($CmdletSeconds / $BaselineSeconds, 2); StoredMB = [Math]::Round($Bytes / 1MB, 1) }
+        $results.Add($row)
+        Write-Host ("{0,-34} {1,7:N2}s {2,7:N2}s {3,6:N2}x  vs {4}" -f $row.Operation, $row.CmdletSeconds, $row.BaselineSeconds, $row.Ratio, $row.Baseline)
     }
 
-    if (Get-Command Test-PgBackup -ErrorAction SilentlyContinue) {
-        $k = 0
-        $raw = Measure-Median { $k++; $null = $cluster.Psql('postgres', "CREATE DATABASE raw_verify_$k"); & $cluster.Tool('pg_restore') @pgArgs -d "raw_verify_$k" $rawFile; if ($LASTEXITCODE) { throw 'pg_restore failed' }; $null = $cluster.Psql('postgres', "DROP DATABASE raw_verify_$k") }
-        $cmdlet = Measure-Median { $null = $script:backup | Test-PgBackup -Level Restore @connection }
-        $results['test (restore level)'] = @($raw, $cmdlet)
+    function Backup([hashtable] $Options) {
+        $script:lastBackup = New-PgBackup -Database $database -Repository $repository @connection @Options -ErrorAction Stop
     }
 
+    # Baselines, each what an expert would type.
+    $expert = Measure-Median { & $bash "$pgEnv pg_dump -Fc -Z0 $database | zstd -q -1 -T$cores -o '$work/expert.dump.zst' -f" }
+    $pgDumpFc = Measure-Median { & $bash "$pgEnv pg_dump -Fc -f '$rawFile' $database" }
+    # The two halves of pg_dump 16's native zstd (compression on pg_dump's own thread), for the native/stream choice.
+    $dumpOnly = Measure-Median { & $bash "$pgEnv pg_dump -Fc -Z0 -f '$work/z0.dump' $database" }
+    $zstdOneThread = Measure-Median { & $bash "zstd -q -1 -T1 -f '$work/z0.dump' -o '$work/z0.dump.zst'" }
+    Write-Host ("pg_dump -Fc: {0:N1} MiB; pg_dump -Fc -Z0: {1:N1} MiB; expert zstd -1: {2:N1} MiB" -f ((Get-Item $rawFile).Length / 1MB), ((Get-Item "$work/z0.dump").Length / 1MB), ((Get-Item "$work/expert.dump.zst").Length / 1MB))
     Write-Host ''
-    Write-Host ("{0,-22} {1,10} {2,10} {3,8}" -f 'operation', 'raw (s)', 'cmdlet (s)', 'ratio')
-    foreach ($entry in $results.GetEnumerator()) {
-        Write-Host ("{0,-22} {1,10:N2} {2,10:N2} {3,8:N2}" -f $entry.Key, $entry.Value[0], $entry.Value[1], ($entry.Value[1] / $entry.Value[0]))
+    Write-Host ("{0,-34} {1,8} {2,8} {3,7}  {4}" -f 'operation', 'cmdlet', 'baseline', 'ratio', 'baseline')
+
+    $seconds = Measure-Median { Backup @{} }
+    $defaultBackup = $script:lastBackup
+    Add-Row 'New-PgBackup (defaults: zstd)' 'pg_dump -Fc -Z0 | zstd -1 -T2' $expert $seconds $defaultBackup.SizeBytes
+    foreach ($compression in 'Gzip', 'Lz4', 'None') {
+        $seconds = Measure-Median { Backup @{ Compression = $compression } }
+        Add-Row "New-PgBackup -Compression $compression" $(if ($compression -eq 'Gzip') { 'pg_dump -Fc' } else { 'pg_dump -Fc -Z0 | zstd -1 -T2' }) $(if ($compression -eq 'Gzip') { $pgDumpFc } else { $expert }) $seconds $script:lastBackup.SizeBytes
     }
+    Add-Row 'native zstd estimate (dump + zstd -T1)' 'pg_dump -Fc -Z0 | zstd -1 -T2' $expert ($dumpOnly + $zstdOneThread)
+
+    $directory = @{}
+    foreach ($jobs in 1, 2, 4) {
+        $directory[$jobs] = Measure-Median { Backup @{ Format = 'Directory'; Compression = 'Gzip'; Jobs = $jobs } }
+        Add-Row "New-PgBackup -Format Directory -Jobs $jobs" 'pg_dump -Fc' $pgDumpFc $directory[$jobs] $script:lastBackup.SizeBytes
+    }
+    Write-Host ("Directory -Jobs 2 is {0:N2}x as fast as -Jobs 1 (goal: 1.6x)" -f ($directory[1] / $directory[2]))
+
+    try {
+        $env:AWS_ACCESS_KEY_ID = [PgBackup.TestSupport.S3rverServer]::AccessKey
+        $env:AWS_SECRET_ACCESS_KEY = [PgBackup.TestSupport.S3rverServer]::SecretKey
+        $s3 = [PgBackup.TestSupport.S3rverServer]::Start()
+        try {
+            $seconds = Measure-Median { $null = New-PgBackup -Database $database -Repository "s3://$($s3.Bucket)/bench" -S3Endpoint $s3.Endpoint @connection -ErrorAction Stop }
+            Add-Row 'New-PgBackup to S3 (s3rver)' 'pg_dump -Fc -Z0 | zstd -1 -T2' $expert $seconds
+        }
+        finally { $s3.Dispose() }
+    }
+    catch { Write-Warning "S3 row skipped: $_" }
+
+    $i = 0
+    $raw = Measure-Median { $i++; $null = $cluster.Psql('postgres', "CREATE DATABASE raw_restore_$i"); & $bash "$pgEnv pg_restore -j 2 -d raw_restore_$i '$rawFile'" }
+    $j = 0
+    $seconds = Measure-Median { $j++; $null = $defaultBackup | Restore-PgBackup -TargetDatabase "cmdlet_restore_$j" -Jobs 2 @connection -Confirm:$false }
+    Add-Row 'Restore-PgBackup -Jobs 2 (zstd)' 'pg_restore -j 2 (pg_dump -Fc)' $raw $seconds
+
+    $raw = Measure-Median { & $bash "sha256sum '$($defaultBackup.Location)' > /dev/null" }
+    $seconds = Measure-Median { $null = $defaultBackup | Test-PgBackup -Level Checksum -ErrorAction Stop }
+    Add-Row 'Test-PgBackup -Level Checksum' 'sha256sum' $raw $seconds
+
+    $load = (Get-Content /proc/loadavg -ErrorAction SilentlyContinue) -split ' ' | Select-Object -First 3
+    $report = [ordered]@{
+        date = [DateTime]::UtcNow.ToString('o')
+        machine = [ordered]@{ cores = $cores; os = [Runtime.InteropServices.RuntimeInformation]::OSDescription; cpu = ((Get-Content /proc/cpuinfo -ErrorAction SilentlyContinue | Where-Object { $_ -like 'model name*' } | Select-Object -First 1) -replace '^.*:\s*', ''); loadAverageAfter = $load }
+        databaseMiB = [Math]::Round($sizeBytes / 1MB)
+        repeat = $Repeat
+        pgDumpVersion = (& $cluster.Tool('pg_dump') --version)
+        rows = $results
+    }
+    if ($OutputPath) {
+        $null = New-Item -ItemType Directory -Force (Split-Path $OutputPath)
+        $report | ConvertTo-Json -Depth 5 | Set-Content -LiteralPath $OutputPath
+        Write-Host "Written $OutputPath"
+    }
+    Write-Host ''
+    Write-Host "| Operation | PgBackup (s) | Baseline | Baseline (s) | Ratio | Stored MiB |"
+    Write-Host "|---|---:|---|---:|---:|---:|"
+    foreach ($row in $results) { Write-Host ("| {0} | {1:N2} | {2} | {3:N2} | {4:N2} | {5} |" -f $row.Operation, $row.CmdletSeconds, $row.Baseline, $row.BaselineSeconds, $row.Ratio, $(if ($row.StoredMB) { $row.StoredMB } else { '' })) }
+    Write-Host ("Machine: {0} cores, {1}; load average after the run: {2}" -f $cores, $report.machine.cpu, ($load -join ' '))
 }
 finally {
     $cluster.Dispose()

@@ -18,9 +18,12 @@ internal sealed record BackupRequest
 
     public BackupFormat Format { get; init; } = BackupFormat.Custom;
 
-    public BackupCompression Compression { get; init; } = BackupCompression.Gzip;
+    public BackupCompression Compression { get; init; } = BackupCompression.Zstd;
 
     public int? CompressionLevel { get; init; }
+
+    /// <summary>pg_dump -j: parallel dump jobs, directory format only.</summary>
+    public int Jobs { get; init; } = 1;
 
     public bool SchemaOnly { get; init; }
 

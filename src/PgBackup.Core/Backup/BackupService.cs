@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Diagnostics;
 using Npgsql;
 using PgBackup.Catalog;
@@ -13,13 +12,13 @@ namespace PgBackup.Backup;
 
 /// <summary>
 /// Runs one backup: pg_dump's stdout streams through the compression stage (when PgBackup
-/// compresses) and SHA-256 straight into the repository — no temporary copy, memory bounded by
-/// one buffer. The manifest is written last and is the commit marker; a failure leaves no
+/// compresses) and SHA-256 straight into the repository, the stages running concurrently
+/// (<see cref="DumpPipeline"/>) — no temporary copy, memory bounded by a few chunks. A directory-format
+/// dump is the exception: pg_dump -j writes a private temporary folder, which then streams in as a tar. The manifest is written last and is the commit marker; a failure leaves no
 /// artifact and records a Failed manifest so success rates are measurable.
 /// </summary>
 internal sealed class BackupService
 {
-    private const int CopyBufferSize = 1 << 20;
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
 
     private readonly PgToolLocator _locator;
@@ -42,7 +41,7 @@ internal sealed class BackupService
         if (request.Kind == BackupKind.Globals)
         {
             // pg_dumpall writes globals only as a script: nothing else about the dump can be chosen.
-            request = request with { Format = BackupFormat.Plain, SchemaOnly = false, RowCounts = false };
+            request = request with { Format = BackupFormat.Plain, SchemaOnly = false, RowCounts = false, Jobs = 1 };
         }
 
         var repository = request.Repository;
@@ -91,17 +90,18 @@ internal sealed class BackupService
                 _log.Verbose($"Counted rows of {snapshot.RowCounts.Count} tables in snapshot {snapshot.Id}; pg_dump dumps that snapshot.");
             }
 
-            var arguments = request.Kind == BackupKind.Globals ? PgDumpAllArguments.Globals(request.Database) : PgDumpArguments.Build(
-                new PgDumpOptions
-                {
-                    Database = request.Database,
-                    Format = request.Format,
-                    CompressionMethod = plan.PgDumpMethod,
-                    CompressionLevel = plan.PgDumpLevel,
-                    SchemaOnly = request.SchemaOnly,
-                    Snapshot = snapshot?.Id,
-                },
-                pgDump.Version.Major);
+            var dumpOptions = new PgDumpOptions
+            {
+                Database = request.Database,
+                Format = request.Format,
+                CompressionMethod = plan.PgDumpMethod,
+                CompressionLevel = plan.PgDumpLevel,
+                SchemaOnly = request.SchemaOnly,
+                Snapshot = snapshot?.Id,
+                Jobs = request.Jobs,
+            };
+            // Globals: pg_dumpall's argv instead of pg_dump's; the streaming path is the same.
+            var globalsArguments = request.Kind == BackupKind.Globals ? PgDumpAllArguments.Globals(request.Database) : null;
 
             for (var attempt = 1; upload is null; attempt++)
             {
@@ -117,19 +117,21 @@ internal sealed class BackupService
                 }
             }
 
-            var (sha256, size) = await DumpIntoAsync(pgDump, arguments, connection, upload.Content, plan, RecordedDatabase(request), estimatedSize, redactor, cancellationToken).ConfigureAwait(false);
+            var (sha256, size) = await DumpIntoAsync(pgDump, dumpOptions, globalsArguments, RecordedDatabase(request), connection, upload.Content, plan, estimatedSize, redactor, cancellationToken).ConfigureAwait(false);
             storedBytes = size;
             await upload.CommitAsync(sha256, size, cancellationToken).ConfigureAwait(false);
             stopwatch.Stop();
 
             var completedAt = startedAt + stopwatch.Elapsed;
+            var artifactName = artifactKey[(artifactKey.LastIndexOf('/') + 1)..];
             var manifest = NewManifest(request, connection, id, startedAt, plan) with
             {
                 ServerVersion = serverVersionText,
                 PgDumpVersion = pgDumpVersionText,
                 CompletedAt = completedAt,
                 DurationSeconds = stopwatch.Elapsed.TotalSeconds,
-                Artifact = artifactKey[(artifactKey.LastIndexOf('/') + 1)..],
+                Artifact = artifactName,
+                RestoreHint = Artifacts.RestoreHint.For(request.Format, plan.Stage, request.Compression, artifactName, request.Jobs),
                 SizeBytes = size,
                 Sha256 = sha256,
                 Status = BackupStatus.Succeeded,
@@ -164,63 +166,74 @@ internal sealed class BackupService
 
     private async Task<(string Sha256, long Size)> DumpIntoAsync(
         PgTool pgDump,
-        IReadOnlyList<string> arguments,
+        PgDumpOptions options,
+        IReadOnlyList<string>? globalsArguments,
+        string database,
         Connection.PgConnectionSettings connection,
         Stream sink,
         CompressionPlan plan,
-        string database,
         long? estimatedSize,
         SecretRedactor redactor,
         CancellationToken cancellationToken)
     {
-        var hashing = new HashingStream(sink, leaveOpen: true);
-        var compressor = CompressionStages.Compress(hashing, plan.StreamCompression, plan.StreamLevel, leaveOpen: true);
-        await using var process = PgProcess.Start(pgDump, arguments, connection);
-        using var killOnCancel = cancellationToken.Register(process.Kill);
-
-        var buffer = ArrayPool<byte>.Shared.Rent(CopyBufferSize);
-        long dumped = 0;
-        try
+        var lastReport = Stopwatch.StartNew();
+        var activity = $"Backing up {database}";
+        void RawBytes(long dumped)
         {
-            var lastReport = Stopwatch.StartNew();
-            var activity = $"Backing up {database}";
-            int read;
-            while ((read = await process.StandardOutput.ReadAsync(buffer.AsMemory(0, CopyBufferSize), cancellationToken).ConfigureAwait(false)) > 0)
+            if (lastReport.Elapsed >= ProgressInterval)
             {
-                try
-                {
-                    await compressor.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    process.Kill();
-                    throw WriteFailure(database, hashing.BytesWritten, ex);
-                }
-
-                dumped += read;
-                if (lastReport.Elapsed >= ProgressInterval)
-                {
-                    _progress?.Report(new OperationProgress(activity, $"{dumped / (1024 * 1024):N0} MiB dumped", dumped, estimatedSize));
-                    lastReport.Restart();
-                }
+                _progress?.Report(new OperationProgress(activity, $"{dumped / (1024 * 1024):N0} MiB dumped", dumped, estimatedSize));
+                lastReport.Restart();
             }
+        }
 
+        Exception SinkFailure(long written, Exception ex) => WriteFailure(database, written, ex);
+
+        if (options.Format == BackupFormat.Directory)
+        {
+            // pg_dump -Fd -j n writes a folder (n workers, one synchronized snapshot); once it is complete it goes
+            // into the repository as one tar stream, through the same pipeline as every other dump.
+            var folder = Directory.CreateTempSubdirectory("pgbackup-dump-"); // 0700 on Unix
             try
             {
-                // Both still write: the compressor's last block, then what the store buffered.
-                await compressor.DisposeAsync().ConfigureAwait(false);
-                await hashing.FlushAsync(cancellationToken).ConfigureAwait(false);
+                var output = Path.Combine(folder.FullName, "dump");
+                await using (var process = PgProcess.Start(pgDump, PgDumpArguments.Build(options with { OutputDirectory = output }, pgDump.Version.Major), connection))
+                {
+                    using var killOnCancel = cancellationToken.Register(process.Kill);
+                    await EnsureSucceededAsync(process, database, redactor, cancellationToken).ConfigureAwait(false);
+                }
+
+                return await DumpPipeline.RunAsync(
+                    (raw, token) => Artifacts.DirectoryArtifact.WriteTarAsync(output, raw, token),
+                    sink, plan.StreamCompression, plan.StreamLevel, RawBytes, SinkFailure, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            finally
             {
-                throw WriteFailure(database, hashing.BytesWritten, ex);
+                folder.Delete(recursive: true);
             }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
         }
 
+        await using var dump = PgProcess.Start(pgDump, globalsArguments ?? PgDumpArguments.Build(options, pgDump.Version.Major), connection);
+        var (sha256, size) = await DumpPipeline.RunAsync(
+            async (raw, token) =>
+            {
+                // Stopping the pipeline (Ctrl+C, or a later stage failing) stops pg_dump too.
+                using var killOnStop = token.Register(dump.Kill);
+                await dump.StandardOutput.CopyToAsync(raw, DumpPipeline.ChunkSize, token).ConfigureAwait(false);
+            },
+            sink, plan.StreamCompression, plan.StreamLevel, RawBytes, SinkFailure, cancellationToken).ConfigureAwait(false);
+        await EnsureSucceededAsync(dump, database, redactor, cancellationToken).ConfigureAwait(false);
+        if (size == 0)
+        {
+            throw new PgDumpFailedException($"pg_dump produced no output for database \"{database}\".", database);
+        }
+
+        return (sha256, size);
+    }
+
+    /// <summary>Waits for pg_dump; a non-zero exit is PgDumpFailed with its (redacted) stderr, anything else it printed is logged.</summary>
+    private async Task EnsureSucceededAsync(PgProcess process, string database, SecretRedactor redactor, CancellationToken cancellationToken)
+    {
         var exitCode = await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
         var stderr = redactor.Redact(await process.StandardErrorTail.ConfigureAwait(false));
         cancellationToken.ThrowIfCancellationRequested();
@@ -230,17 +243,10 @@ internal sealed class BackupService
             throw new PgDumpFailedException($"pg_dump failed for database \"{database}\" (exit code {exitCode}): {reason}", database);
         }
 
-        if (hashing.BytesWritten == 0)
-        {
-            throw new PgDumpFailedException($"pg_dump produced no output for database \"{database}\". {stderr}".Trim(), database);
-        }
-
         if (!string.IsNullOrWhiteSpace(stderr))
         {
             _log.Verbose("pg_dump: " + stderr);
         }
-
-        return (hashing.GetHashHex(), hashing.BytesWritten);
     }
 
     /// <summary>A failed write into the repository: RepositoryFull when the disk ran out of space, else RepositoryWriteFailed.</summary>
@@ -323,6 +329,7 @@ internal sealed class BackupService
         Compression = request.Compression,
         CompressionLevel = request.CompressionLevel,
         CompressionStage = plan.Stage,
+        Jobs = request.Format == BackupFormat.Directory ? request.Jobs : null,
         SchemaOnly = request.SchemaOnly,
         Environment = request.Environment,
         Tags = new Dictionary<string, string>(request.Tags, StringComparer.Ordinal),

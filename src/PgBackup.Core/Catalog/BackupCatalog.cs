@@ -226,6 +226,7 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
             ManifestKey = manifestKey,
             ToolVersion = manifest.ToolVersion,
             CompressionStage = manifest.CompressionStage,
+            RestoreHint = manifest.RestoreHint,
         };
     }
 }

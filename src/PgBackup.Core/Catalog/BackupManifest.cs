@@ -82,5 +82,11 @@ internal sealed record BackupManifest
 
     /// <summary>"automated" when no user was at the keyboard, else "manual".</summary>
     public string? BackupType { get; init; }
+
+    /// <summary>pg_dump's -j for a directory-format dump (and the pg_restore -j its hint suggests); null otherwise.</summary>
+    public int? Jobs { get; init; }
+
+    /// <summary>The shell command that restores the artifact without PgBackup (see Artifacts.RestoreHint).</summary>
+    public string? RestoreHint { get; init; }
 }
 

@@ -102,6 +102,7 @@ internal static partial class BackupNaming
             BackupFormat.Custom => ".dump",
             BackupFormat.Plain => ".sql",
             BackupFormat.Tar => ".tar",
+            BackupFormat.Directory => ".dir.tar",
             _ => ".dump",
         };
         return baseExtension + (Streaming.CompressionStages.FileExtension(streamCompression) ?? string.Empty);

@@ -17,6 +17,12 @@ internal sealed record PgDumpOptions
 
     public bool SchemaOnly { get; init; }
 
+    /// <summary>pg_dump -j (directory format only; each job is one more connection).</summary>
+    public int Jobs { get; init; } = 1;
+
+    /// <summary>Where a directory-format dump is written (pg_dump -f); null for the other formats, which go to stdout.</summary>
+    public string? OutputDirectory { get; init; }
+
     /// <summary>An exported snapshot to dump (so row counts taken elsewhere see the same data).</summary>
     public string? Snapshot { get; init; }
 }
@@ -37,12 +43,13 @@ internal static class PgDumpArguments
                 BackupFormat.Custom => "custom",
                 BackupFormat.Plain => "plain",
                 BackupFormat.Tar => "tar",
+                BackupFormat.Directory => "directory",
                 _ => throw new ArgumentOutOfRangeException(nameof(options), options.Format, "Unknown format."),
             },
             "--no-password",
         };
 
-        if (options.Format == BackupFormat.Custom)
+        if (options.Format is BackupFormat.Custom or BackupFormat.Directory)
         {
             // pg_dump 16 accepts "method:level"; older versions only a gzip level (0 = none).
             var level = options.CompressionLevel;
@@ -73,6 +80,15 @@ internal static class PgDumpArguments
         if (options.SchemaOnly)
         {
             args.Add("--schema-only");
+        }
+
+        if (options.Format == BackupFormat.Directory)
+        {
+            args.Add("--file=" + (options.OutputDirectory ?? throw new ArgumentException("A directory-format dump needs an output directory.", nameof(options))));
+            if (options.Jobs > 1)
+            {
+                args.Add(string.Create(CultureInfo.InvariantCulture, $"--jobs={options.Jobs}"));
+            }
         }
 
         if (!string.IsNullOrEmpty(options.Snapshot))

@@ -198,11 +198,11 @@ internal sealed class RestoreService
         // Bytes fed are pg_dump's output: the stored size is their total only when PgBackup did not compress them.
         var fed = new RestoreProgress(_progress, $"Restoring {backup.Id} into \"{database}\"", tool.Name, backup.CompressionStage == CompressionStage.Stream ? null : backup.SizeBytes);
         PgRunOutcome outcome;
-        if (jobs > 1)
+        if (jobs > 1 || backup.Format == BackupFormat.Directory)
         {
-            // pg_restore -j needs to seek in the archive: it reads the verified file itself.
-            _log.Verbose($"Running {tool.Name} with {jobs} jobs from {dump.Path}.");
-            var arguments = PgRestoreArguments.ForRestore(backup.Format, new PgRestoreOptions { TargetDatabase = database, NoOwner = request.NoOwner, Jobs = jobs, ArchivePath = dump.Path });
+            // pg_restore -j needs to seek in the archive, and a directory dump is a folder: it reads the verified copy itself.
+            _log.Verbose($"Running {tool.Name} with {jobs} jobs from {dump.ArchivePath}.");
+            var arguments = PgRestoreArguments.ForRestore(backup.Format, new PgRestoreOptions { TargetDatabase = database, NoOwner = request.NoOwner, Jobs = jobs, ArchivePath = dump.ArchivePath });
             outcome = await PgRestoreRunner.RunAsync(tool, arguments, connection, input: null, redactor, cancellationToken).ConfigureAwait(false);
         }
         else
@@ -229,7 +229,7 @@ internal sealed class RestoreService
             return 1;
         }
 
-        if (request.Backup.Format == BackupFormat.Custom)
+        if (request.Backup.Format is BackupFormat.Custom or BackupFormat.Directory)
         {
             return request.Jobs;
         }

@@ -96,6 +96,16 @@ internal sealed class BackupVerifier
     {
         var backup = request.Backup;
         var pgRestore = IsArchive(backup) ? await FindToolAsync("pg_restore", backup, cancellationToken).ConfigureAwait(false) : null;
+        if (backup.Format == BackupFormat.Directory)
+        {
+            // pg_restore lists a directory dump only as a folder: verified, then unpacked privately.
+            await using var unpacked = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, _progress, cancellationToken).ConfigureAwait(false);
+            checks.AddRange(unpacked.Checksum);
+            var folderListing = unpacked.ChecksumPassed ? await ListFolderAsync(pgRestore!, unpacked, cancellationToken).ConfigureAwait(false) : null;
+            checks.AddRange(Structure(backup, unpacked.Head, null, folderListing, unpacked.UnsafeTar?.Message).Checks);
+            return;
+        }
+
         await using var pass = await OpenPassAsync(request, "Checking the structure of", cancellationToken).ConfigureAwait(false);
         var listing = pgRestore is null ? null : await pass.ConsumeAsync(dump => ListAsync(pgRestore, dump, cancellationToken)).ConfigureAwait(false);
         // pg_restore --list stops after the table of contents: the rest is read here, through the hash.
@@ -123,13 +133,17 @@ internal sealed class BackupVerifier
 
         // Archives: pg_restore --list must parse the table of contents before anything is restored from it.
         PgRunOutcome? listing = null;
-        if (IsArchive(backup))
+        if (backup.Format == BackupFormat.Directory)
+        {
+            listing = await ListFolderAsync(tool, dump, cancellationToken).ConfigureAwait(false);
+        }
+        else if (IsArchive(backup))
         {
             await using var file = dump.OpenRead();
             listing = await ListAsync(tool, file, cancellationToken).ConfigureAwait(false);
         }
 
-        var structure = Structure(backup, dump.Head, dump.Plain, listing, readFailure: null);
+        var structure = Structure(backup, dump.Head, dump.Plain, listing, dump.UnsafeTar?.Message);
         checks.AddRange(structure.Checks);
         if (dump.Plain?.UnsafeCommand is { } unsafeCommand)
         {
@@ -166,9 +180,11 @@ internal sealed class BackupVerifier
             TemporaryDatabaseCreated?.Invoke(temporaryDatabase);
 
             // Owners and grants of the source need not exist here: the test is about the data.
-            var arguments = PgRestoreArguments.ForRestore(backup.Format, new PgRestoreOptions { TargetDatabase = temporaryDatabase, NoOwner = true });
+            // A directory dump is read from its unpacked folder; every other format through stdin.
+            var folder = backup.Format == BackupFormat.Directory ? dump.ArchivePath : null;
+            var arguments = PgRestoreArguments.ForRestore(backup.Format, new PgRestoreOptions { TargetDatabase = temporaryDatabase, NoOwner = true, ArchivePath = folder });
             PgRunOutcome outcome;
-            await using (var file = dump.OpenRead())
+            await using (var file = folder is null ? dump.OpenRead() : null)
             {
                 outcome = await PgRestoreRunner.RunAsync(tool, arguments, connection, file, redactor, cancellationToken).ConfigureAwait(false);
             }
@@ -269,6 +285,12 @@ internal sealed class BackupVerifier
 
     private static Task<PgRunOutcome> ListAsync(PgTool pgRestore, Stream dump, CancellationToken cancellationToken)
         => PgRestoreRunner.RunAsync(pgRestore, PgRestoreArguments.ForList(), connection: null, dump, SecretRedactor.None, cancellationToken);
+
+    /// <summary>pg_restore --list of a directory dump's unpacked folder; null when its tar was refused.</summary>
+    private static async Task<PgRunOutcome?> ListFolderAsync(PgTool pgRestore, VerifiedDumpFile dump, CancellationToken cancellationToken)
+        => dump.Folder is null || dump.UnsafeTar is not null
+            ? null
+            : await PgRestoreRunner.RunAsync(pgRestore, PgRestoreArguments.ForList(dump.Folder), connection: null, input: null, SecretRedactor.None, cancellationToken).ConfigureAwait(false);
 
     /// <summary>pg_restore/psql at least as new as the pg_dump that wrote the archive (older ones refuse newer archives).</summary>
     private Task<PgTool> FindToolAsync(string tool, BackupInfo backup, CancellationToken cancellationToken)

@@ -21,7 +21,7 @@ internal static class DumpHeader
     public static TestCheck Check(BackupFormat format, ReadOnlySpan<byte> head) => format switch
     {
         BackupFormat.Custom => CheckCustom(head),
-        BackupFormat.Tar => CheckTar(head),
+        BackupFormat.Tar or BackupFormat.Directory => CheckTar(head),
         BackupFormat.Plain => CheckPlain(head),
         _ => new TestCheck(CheckName, false, $"The {format} format cannot be checked from a stream."),
     };

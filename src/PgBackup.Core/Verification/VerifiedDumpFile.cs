@@ -24,6 +24,15 @@ internal sealed class VerifiedDumpFile : IAsyncDisposable
 
     public string Path { get; }
 
+    /// <summary>For a directory dump that passed its checksum: the private folder (0700) its tar was unpacked into.</summary>
+    public string? Folder { get; private set; }
+
+    /// <summary>What pg_restore reads: the unpacked folder of a directory dump, else the file.</summary>
+    public string ArchivePath => Folder ?? Path;
+
+    /// <summary>Why a directory dump's tar was refused unpacked (an entry pg_dump does not write); null otherwise.</summary>
+    public UnsafeDumpException? UnsafeTar { get; private set; }
+
     /// <summary>Size, SHA-256 and (for PgBackup's stream compression) decompression.</summary>
     public IReadOnlyList<TestCheck> Checksum { get; private set; } = [];
 
@@ -61,6 +70,12 @@ internal sealed class VerifiedDumpFile : IAsyncDisposable
             file.Checksum = [.. VerificationChecks.Checksum(backup, read)];
             file.Head = pass.Head.ToArray();
             file.Plain = pass.Plain;
+            if (backup.Format == BackupFormat.Directory && file.ChecksumPassed)
+            {
+                // Only bytes whose SHA-256 matched are unpacked, and only into a folder of our own.
+                await file.UnpackAsync(backup, cancellationToken).ConfigureAwait(false);
+            }
+
             return file;
         }
         catch
@@ -82,6 +97,11 @@ internal sealed class VerifiedDumpFile : IAsyncDisposable
             throw new BackupCorruptException($"Backup {backup.Id} does not match its manifest ({failures}); nothing was restored.", backup.Id);
         }
 
+        if (UnsafeTar is not null)
+        {
+            throw UnsafeTar;
+        }
+
         if (Plain?.UnsafeCommand is { } unsafeCommand)
         {
             throw new UnsafeDumpException($"Backup {backup.Id} is a plain SQL dump with {unsafeCommand}; psql was not started and nothing was restored.", backup.Id);
@@ -91,8 +111,38 @@ internal sealed class VerifiedDumpFile : IAsyncDisposable
     public FileStream OpenRead()
         => new(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.Asynchronous | FileOptions.SequentialScan);
 
+    private async Task UnpackAsync(BackupInfo backup, CancellationToken cancellationToken)
+    {
+        Folder = Directory.CreateTempSubdirectory(FilePrefix).FullName; // 0700 on Unix
+        await using var tar = OpenRead();
+        try
+        {
+            await Artifacts.DirectoryArtifact.ExtractAsync(tar, Folder, backup.Id, cancellationToken).ConfigureAwait(false);
+        }
+        catch (UnsafeDumpException ex)
+        {
+            UnsafeTar = ex;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or FormatException or EndOfStreamException)
+        {
+            UnsafeTar = new UnsafeDumpException($"Backup {backup.Id} is a directory dump whose tar does not parse; it was not unpacked and nothing was restored.", backup.Id);
+        }
+    }
+
     public ValueTask DisposeAsync()
     {
+        try
+        {
+            if (Folder is not null)
+            {
+                Directory.Delete(Folder, recursive: true);
+            }
+        }
+        catch (IOException)
+        {
+            // As below: the temp folder's cleanup gets what a dying pg_restore still holds.
+        }
+
         try
         {
             File.Delete(Path);

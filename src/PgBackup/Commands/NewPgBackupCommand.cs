@@ -56,11 +56,16 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     public BackupFormat Format { get; set; } = BackupFormat.Custom;
 
     [Parameter]
-    public BackupCompression Compression { get; set; } = BackupCompression.Gzip;
+    public BackupCompression Compression { get; set; } = BackupCompression.Zstd;
 
     [Parameter]
     [ValidateRange(0, 22)]
     public int? CompressionLevel { get; set; }
+
+    /// <summary>pg_dump -j: parallel dump jobs (one more connection each), -Format Directory only.</summary>
+    [Parameter]
+    [ValidateRange(1, 64)]
+    public int Jobs { get; set; } = 1;
 
     [Parameter]
     public SwitchParameter SchemaOnly { get; set; }
@@ -144,6 +149,11 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     private protected override void OnBegin()
     {
         _runTime.Start();
+        if (Jobs > 1 && Format != BackupFormat.Directory)
+        {
+            throw new InvalidBackupRequestException("-Jobs dumps in parallel only with -Format Directory (pg_dump -j needs the directory format).");
+        }
+
         _connection = ResolveConnection();
         _repository = OpenRepository(Repository);
         // Nobody at a prompt (scheduled task, CI, -NonInteractive): the backup is recorded as automated.
@@ -259,6 +269,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
             Format = Format,
             Compression = Compression,
             CompressionLevel = CompressionLevel,
+            Jobs = Jobs,
             SchemaOnly = SchemaOnly.IsPresent,
             RowCounts = RowCounts.IsPresent,
             Environment = Environment,

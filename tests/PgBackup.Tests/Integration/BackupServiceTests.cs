@@ -249,6 +249,41 @@ public class BackupServiceTests(PostgresFixture pg, ScramPostgresFixture scram) 
         }
     }
 
+    [Theory]
+    [InlineData(BackupFormat.Custom, BackupCompression.Zstd, 1)]
+    [InlineData(BackupFormat.Custom, BackupCompression.Gzip, 1)]
+    [InlineData(BackupFormat.Custom, BackupCompression.None, 1)]
+    [InlineData(BackupFormat.Plain, BackupCompression.Lz4, 1)]
+    [InlineData(BackupFormat.Tar, BackupCompression.Gzip, 1)]
+    [InlineData(BackupFormat.Directory, BackupCompression.Gzip, 2)]
+    [InlineData(BackupFormat.Directory, BackupCompression.Zstd, 2)]
+    public async Task The_restore_hint_run_literally_in_bash_restores_the_backup_without_PgBackup(BackupFormat format, BackupCompression compression, int jobs)
+    {
+        var source = PostgresFixture.UniqueName("hint_src");
+        var target = PostgresFixture.UniqueName("hint_dst");
+        await pg.Cluster.CreateNorthwindAsync(source);
+        var backup = await new BackupService().RunAsync(Request(source, pg.Connection()) with { Format = format, Compression = compression, Jobs = jobs }, CancellationToken.None);
+        await pg.Cluster.CreateDatabaseAsync(target);
+
+        Assert.NotNull(backup.RestoreHint);
+        var listed = Assert.Single(await new BackupCatalog(Repository).ListAsync(new CatalogQuery { DatabasePatterns = [source] }, CancellationToken.None));
+        Assert.Equal(backup.RestoreHint, listed.RestoreHint);
+        // The hint as printed, in the artifact's folder, with only the libpq environment a user would set.
+        await ProcessRunner.RunAsync("bash", ["-c", "cd \"$HINT_FOLDER\" && " + backup.RestoreHint], new Dictionary<string, string>
+        {
+            ["HINT_FOLDER"] = Path.GetDirectoryName(backup.Location)!,
+            ["PATH"] = Path.GetDirectoryName(pg.Cluster.Tool("pg_restore")) + ":" + Environment.GetEnvironmentVariable("PATH"),
+            ["PGHOST"] = pg.Cluster.SocketDirectory,
+            ["PGPORT"] = pg.Cluster.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["PGUSER"] = PostgresCluster.Superuser,
+            ["PGDATABASE"] = target,
+        });
+
+        Assert.Equal(await RestoreTestSupport.SnapshotAsync(pg.Cluster, source), await RestoreTestSupport.SnapshotAsync(pg.Cluster, target));
+        // Nothing left next to the artifact but the backup itself.
+        Assert.Equal([backup.Location!, backup.ManifestLocation], Directory.GetFileSystemEntries(Path.GetDirectoryName(backup.Location)!).Order(StringComparer.Ordinal));
+    }
+
     [Fact]
     public async Task A_pg_dump_older_than_the_server_is_refused_before_any_artifact_is_written()
     {

@@ -23,11 +23,11 @@ public sealed class RestoreServiceTests(PostgresFixture fixture) : IDisposable
         DropPrevious = dropPrevious,
     };
 
-    private async Task<(string Source, BackupInfo Backup, IBackupRepository Repository)> NorthwindBackupAsync(BackupFormat format = BackupFormat.Custom, BackupCompression compression = BackupCompression.Gzip)
+    private async Task<(string Source, BackupInfo Backup, IBackupRepository Repository)> NorthwindBackupAsync(BackupFormat format = BackupFormat.Custom, BackupCompression compression = BackupCompression.Gzip, int jobs = 1)
     {
         var source = PostgresFixture.UniqueName("nw_src");
         await fixture.Cluster.CreateNorthwindAsync(source);
-        var (backup, repository) = await BackupAsync(fixture, source, _repository.Path, format, compression);
+        var (backup, repository) = await BackupAsync(fixture, source, _repository.Path, format, compression, jobs);
         return (source, backup, repository);
     }
 
@@ -54,16 +54,30 @@ public sealed class RestoreServiceTests(PostgresFixture fixture) : IDisposable
 
     private sealed record LiveTarget(string Name, string Snapshot, IReadOnlyList<string> DatabasesBefore);
 
+    public static TheoryData<BackupFormat, BackupCompression> EveryFormatAndCompression()
+    {
+        var data = new TheoryData<BackupFormat, BackupCompression>();
+        foreach (var format in Enum.GetValues<BackupFormat>())
+        {
+            foreach (var compression in Enum.GetValues<BackupCompression>())
+            {
+                data.Add(format, compression);
+            }
+        }
+
+        return data;
+    }
+
     [Theory]
-    [InlineData(BackupFormat.Custom, BackupCompression.Gzip)]
-    [InlineData(BackupFormat.Plain, BackupCompression.Gzip)]
-    [InlineData(BackupFormat.Tar, BackupCompression.None)]
+    [MemberData(nameof(EveryFormatAndCompression))]
     public async Task Restores_northwind_into_a_new_database_with_the_same_schema_and_content(BackupFormat format, BackupCompression compression)
     {
-        var (source, backup, repository) = await NorthwindBackupAsync(format, compression);
+        // Directory dumps are taken and restored with two jobs (pg_dump -j 2, pg_restore -j 2).
+        var jobs = format == BackupFormat.Directory ? 2 : 1;
+        var (source, backup, repository) = await NorthwindBackupAsync(format, compression, jobs);
         var target = PostgresFixture.UniqueName("nw_new");
 
-        var result = await new RestoreService().RunAsync(Request(backup, repository, target), CancellationToken.None);
+        var result = await new RestoreService().RunAsync(Request(backup, repository, target, jobs), CancellationToken.None);
 
         Assert.False(result.Replaced);
         Assert.Null(result.PreviousDatabase);
@@ -151,6 +165,69 @@ public sealed class RestoreServiceTests(PostgresFixture fixture) : IDisposable
         // It did get past the checksum and into a staging database before failing.
         Assert.Contains(log.Messages, m => m.StartsWith("Creating database", StringComparison.Ordinal) && m.Contains(RestoreNaming.StagingMarker, StringComparison.Ordinal));
         await AssertUntouchedAsync(target);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task A_directory_dump_is_unpacked_into_a_private_folder_that_is_removed_afterwards()
+    {
+        var (source, backup, repository) = await NorthwindBackupAsync(BackupFormat.Directory, BackupCompression.Gzip, jobs: 2);
+        var target = PostgresFixture.UniqueName("nw_dir");
+        string? folder = null;
+        UnixFileMode? modeWhileRestoring = null;
+        var log = new RecordingLog(message =>
+        {
+            if (message.Contains(" jobs from ", StringComparison.Ordinal))
+            {
+                folder = message[(message.IndexOf(" jobs from ", StringComparison.Ordinal) + " jobs from ".Length)..].TrimEnd('.');
+                modeWhileRestoring = File.GetUnixFileMode(folder);
+            }
+        });
+
+        await new RestoreService(log: log).RunAsync(Request(backup, repository, target, jobs: 2), CancellationToken.None);
+
+        Assert.EndsWith(".dir.tar", backup.Location, StringComparison.Ordinal);
+        Assert.NotNull(folder);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, modeWhileRestoring);
+        Assert.False(Directory.Exists(folder));
+        Assert.Equal(await ContentHashesAsync(fixture.Cluster, source), await ContentHashesAsync(fixture.Cluster, target));
+    }
+
+    public static TheoryData<string> HostileTarEntries => new() { "path traversal", "absolute path", "symlink", "hard link", "nested path" };
+
+    [Theory]
+    [MemberData(nameof(HostileTarEntries))]
+    public async Task A_directory_dump_whose_tar_holds_a_hostile_entry_is_refused_and_nothing_is_written_outside_its_folder(string hostile)
+    {
+        var (_, backup, repository) = await NorthwindBackupAsync(BackupFormat.Directory, BackupCompression.Gzip);
+        var marker = "pgbackup-escape-" + Guid.NewGuid().ToString("N");
+        var outside = Path.Combine(Path.GetTempPath(), marker);
+        var tar = new MemoryStream();
+        await using (var writer = new System.Formats.Tar.TarWriter(tar, leaveOpen: true))
+        {
+            // A real-looking toc.dat first, so only the hostile entry can be the reason for refusal.
+            await writer.WriteEntryAsync(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "toc.dat") { DataStream = new MemoryStream("PGDMP"u8.ToArray()) });
+            System.Formats.Tar.PaxTarEntry entry = hostile switch
+            {
+                "path traversal" => new(System.Formats.Tar.TarEntryType.RegularFile, "../" + marker) { DataStream = new MemoryStream("owned"u8.ToArray()) },
+                "absolute path" => new(System.Formats.Tar.TarEntryType.RegularFile, outside) { DataStream = new MemoryStream("owned"u8.ToArray()) },
+                "symlink" => new(System.Formats.Tar.TarEntryType.SymbolicLink, marker) { LinkName = outside },
+                "hard link" => new(System.Formats.Tar.TarEntryType.HardLink, marker) { LinkName = "/etc/passwd" },
+                _ => new(System.Formats.Tar.TarEntryType.RegularFile, "sub/" + marker) { DataStream = new MemoryStream("owned"u8.ToArray()) },
+            };
+            await writer.WriteEntryAsync(entry);
+        }
+
+        var tampered = await ReplaceArtifactKeepingChecksumAsync(backup, repository, tar.ToArray());
+        var target = PostgresFixture.UniqueName("nw_evil");
+        var databasesBefore = await DatabasesAsync(fixture.Cluster);
+
+        var error = await Assert.ThrowsAsync<UnsafeDumpException>(() => new RestoreService().RunAsync(Request(tampered, repository, target, jobs: 2), CancellationToken.None));
+
+        Assert.Equal("UnsafeDump", error.ErrorId);
+        Assert.DoesNotContain(marker, error.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(outside) || Directory.Exists(outside) || new FileInfo(outside).LinkTarget is not null);
+        Assert.Equal(databasesBefore, await DatabasesAsync(fixture.Cluster));
     }
 
     [Fact]

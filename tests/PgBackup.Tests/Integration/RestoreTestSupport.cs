@@ -13,11 +13,11 @@ internal static class RestoreTestSupport
 {
     /// <summary>Backs a database up into <paramref name="repositoryPath"/> with the real BackupService.</summary>
     public static async Task<(BackupInfo Backup, IBackupRepository Repository)> BackupAsync(
-        PostgresFixture fixture, string database, string repositoryPath, BackupFormat format = BackupFormat.Custom, BackupCompression compression = BackupCompression.Gzip)
+        PostgresFixture fixture, string database, string repositoryPath, BackupFormat format = BackupFormat.Custom, BackupCompression compression = BackupCompression.Gzip, int jobs = 1)
     {
         var repository = RepositoryFactory.Open(repositoryPath);
         var backup = await new BackupService().RunAsync(
-            new BackupRequest { Database = database, Connection = fixture.Connection(), Repository = repository, Format = format, Compression = compression },
+            new BackupRequest { Database = database, Connection = fixture.Connection(), Repository = repository, Format = format, Compression = compression, Jobs = jobs },
             CancellationToken.None);
         Assert.Equal(BackupStatus.Succeeded, backup.Status);
         return (backup, repository);
@@ -67,6 +67,12 @@ internal static class RestoreTestSupport
             bytes[i] ^= 0x5A;
         }
 
+        return await ReplaceArtifactKeepingChecksumAsync(backup, repository, bytes);
+    }
+
+    /// <summary>Stores <paramref name="bytes"/> as the backup's artifact and rewrites the manifest's size and SHA-256 to match.</summary>
+    public static async Task<BackupInfo> ReplaceArtifactKeepingChecksumAsync(BackupInfo backup, IBackupRepository repository, byte[] bytes)
+    {
         await File.WriteAllBytesAsync(backup.Location!, bytes);
         var manifest = JsonNode.Parse(await File.ReadAllTextAsync(backup.ManifestLocation))!;
         manifest["sha256"] = Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
