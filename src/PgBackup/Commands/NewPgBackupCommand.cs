@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Management.Automation;
 using PgBackup.Backup;
+using PgBackup.Completion;
 using PgBackup.Connection;
 using PgBackup.Errors;
 using PgBackup.Storage;
@@ -21,6 +22,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
 {
     [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ServerDatabaseCompleter))]
     public string[]? Database { get; set; }
 
     [Parameter]
@@ -59,6 +61,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     /// <summary>S3 storage class of the backup artifacts (manifests stay STANDARD).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(StorageClassCompleter))]
     public string StorageClass { get; set; } = S3RepositoryOptions.DefaultStorageClass;
 
     [Parameter]
@@ -132,9 +135,12 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         var databases = Database;
         RunAsync(async (pipeline, cancellationToken) =>
         {
-            foreach (var database in databases)
+            // Several databases in one call: a bar for the run, with each database's bar under it.
+            using var run = databases.Length > 1 ? pipeline.StartProgress($"Backing up {databases.Length} databases") : null;
+            for (var i = 0; i < databases.Length; i++)
             {
-                await BackupOneAsync(database, pipeline, cancellationToken).ConfigureAwait(false);
+                run?.ReportItems($"{i} of {databases.Length} done, now {databases[i]}", i, databases.Length);
+                await BackupOneAsync(databases[i], pipeline, cancellationToken, run).ConfigureAwait(false);
             }
         });
     }
@@ -152,7 +158,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         RunAsync((pipeline, cancellationToken) => BackupOneAsync(database, pipeline, cancellationToken));
     }
 
-    private async Task BackupOneAsync(string database, CmdletPipeline pipeline, CancellationToken cancellationToken)
+    private async Task BackupOneAsync(string database, CmdletPipeline pipeline, CancellationToken cancellationToken, ProgressActivity? parentProgress = null)
     {
         // Asked before anything runs: -WhatIf starts no pg_dump and writes nothing (not even a Failed manifest).
         if (!await pipeline.ShouldProcessAsync(
@@ -178,13 +184,15 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
             BackupType = _backupType!,
         };
 
+        // Disposed on every way out, so the bar always ends with a Completed record.
+        using var progress = pipeline.StartProgress($"Backing up {database}", parentProgress);
         try
         {
-            var backup = await new BackupService(log: pipeline.Log, progress: pipeline.Progress()).RunAsync(request, cancellationToken).ConfigureAwait(false);
+            var backup = await new BackupService(log: pipeline.Log, progress: progress).RunAsync(request, cancellationToken).ConfigureAwait(false);
             pipeline.WriteObject(backup);
             if (Verify.IsPresent)
             {
-                await VerifyAsync(backup, pipeline, cancellationToken).ConfigureAwait(false);
+                await VerifyAsync(backup, pipeline, progress, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (PgBackupException ex)
@@ -194,9 +202,9 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     }
 
     /// <summary>-Verify: the Structure-level test of what was just committed; the backup stays, a failure is an error.</summary>
-    private async Task VerifyAsync(BackupInfo backup, CmdletPipeline pipeline, CancellationToken cancellationToken)
+    private async Task VerifyAsync(BackupInfo backup, CmdletPipeline pipeline, ProgressActivity progress, CancellationToken cancellationToken)
     {
-        var result = await new BackupVerifier(log: pipeline.Log, progress: pipeline.Progress()).VerifyAsync(
+        var result = await new BackupVerifier(log: pipeline.Log, progress: progress).VerifyAsync(
             new VerificationRequest { Backup = backup, Repository = _repository!, Level = TestLevel.Structure },
             cancellationToken).ConfigureAwait(false);
         if (!result.Passed)
