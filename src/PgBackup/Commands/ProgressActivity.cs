@@ -66,7 +66,7 @@ internal sealed class ProgressActivity : IProgress<OperationProgress>, IDisposab
         }
     }
 
-    /// <summary>The status line of a report; pure, for tests.</summary>
+    /// <summary>The status line of a report, given how long its phase has run.</summary>
     public static string Describe(OperationProgress value, TimeSpan elapsed)
     {
         var text = $"{ByteSize.Format(value.BytesDone)} {value.Status}";
