@@ -25,6 +25,7 @@ internal static class ErrorRecords
         ["RepositoryUnreachable"] = "Check the network path and endpoint of the repository (-S3Endpoint, the Azure account URL), then try again.",
         ["InvalidRepository"] = "Give a folder path, s3://bucket/prefix, az://container/prefix or an Azure Blob URL without a SAS token as -Repository.",
         ["InvalidConnectionString"] = "Correct the connection string (key=value pairs or a postgresql:// URI); keep the password out of it and use -Credential instead.",
+        ["BackupPathNotFound"] = "Check the -Path pattern (Get-ChildItem with the same pattern shows what it matches), or list the backups with Get-PgBackupInfo -Repository <folder>.",
         ["InvalidRetentionPolicy"] = "Give at least one rule (-RetentionDays, -KeepLast, -KeepDaily, -KeepWeekly, -KeepMonthly), each zero or more.",
         ["ConfirmationNotPossible"] = "Leave out -Confirm (and keep $ConfirmPreference above Low) in unattended sessions, or run the command where someone can answer.",
         ["ReplaceNotConfirmed"] = "Add -Force to replace the database unattended, or -TargetDatabase to restore into a new database.",

@@ -167,7 +167,7 @@ Describe 'Get-PgBackupInfo' {
     It 'has the documented parameter surface' {
         $command = Get-Command Get-PgBackupInfo
         $own = $command.Parameters.Keys | Where-Object { $_ -notin [System.Management.Automation.PSCmdlet]::CommonParameters }
-        ($own | Sort-Object) -join ',' | Should -Be 'Database,Kind,Latest,LogPath,Path,Repository,S3Endpoint,S3Region,Since,Status,Summary'
+        ($own | Sort-Object) -join ',' | Should -Be 'Database,Id,Kind,Latest,LiteralPath,LogPath,Path,Repository,S3Endpoint,S3Region,Since,Status,Summary'
         $command.Parameters['Kind'].ParameterType | Should -Be ([Nullable[PgBackup.BackupKind]])
         $command.Parameters['Database'].Attributes.Where({ $_ -is [SupportsWildcards] }) | Should -Not -BeNullOrEmpty
         ($command.OutputType.Name | Sort-Object) -join ',' | Should -Be 'PgBackup.BackupInfo,PgBackup.BackupSummary'

@@ -28,8 +28,8 @@ Describe 'Restore-PgBackup' {
         $command = Get-Command Restore-PgBackup
         $common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
         ($command.Parameters.Keys | Where-Object { $_ -notin $common } | Sort-Object) -join ',' |
-            Should -Be 'ConnectionString,Credential,DropPrevious,Force,InputObject,Jobs,LogPath,NoOwner,Path,Port,S3Endpoint,S3Region,Server,TargetDatabase'
-        ($command.ParameterSets.Name | Sort-Object) -join ',' | Should -Be 'InputObject,Path'
+            Should -Be 'ConnectionString,Credential,DropPrevious,Force,InputObject,Jobs,LiteralPath,LogPath,NoOwner,Path,Port,S3Endpoint,S3Region,Server,TargetDatabase'
+        ($command.ParameterSets.Name | Sort-Object) -join ',' | Should -Be 'InputObject,LiteralPath,Path'
         $command.DefaultParameterSet | Should -Be 'InputObject'
         $attribute = $command.ImplementingType.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $false)[0]
         $attribute.SupportsShouldProcess | Should -BeTrue
@@ -37,7 +37,11 @@ Describe 'Restore-PgBackup' {
         $command.OutputType.Name | Should -Be 'PgBackup.RestoreResult'
         $command.Parameters['InputObject'].ParameterType.FullName | Should -Be 'PgBackup.BackupInfo'
         $command.Parameters['InputObject'].Attributes.Where({ $_ -is [Parameter] }).ValueFromPipeline | Should -BeTrue
-        $command.Parameters['Path'].Aliases | Should -Contain 'ManifestLocation'
+        # -Path: a backup, positional, wildcards; -LiteralPath: as written, bound from piped files and objects.
+        $command.Parameters['Path'].ParameterSets['Path'].Position | Should -Be 0
+        $command.Parameters['Path'].Attributes.Where({ $_ -is [SupportsWildcards] }) | Should -Not -BeNullOrEmpty
+        $command.Parameters['LiteralPath'].Aliases -join ',' | Should -Be 'LP,ManifestLocation,FullName'
+        $command.Parameters['LiteralPath'].ParameterSets['LiteralPath'].ValueFromPipelineByPropertyName | Should -BeTrue
         $command.Parameters['Server'].Aliases | Should -Contain 'Host'
         $command.Parameters['Jobs'].ParameterType | Should -Be ([int])
     }

@@ -59,7 +59,9 @@ Describe 'Remove-PgBackupExpired (Retention) parameter surface' {
         $command = Get-Command Get-PgBackupInfo
         $command.Parameters.Since.ParameterType | Should -Be ([Nullable[datetime]])
         $command.Parameters.Status.ParameterType | Should -Be ([Nullable[PgBackup.BackupStatus]])
-        ($command.ParameterSets.Name | Sort-Object) -join ',' | Should -Be 'Path,Repository,Summary'
+        ($command.ParameterSets.Name | Sort-Object) -join ',' | Should -Be 'LiteralPath,Path,Repository,Summary'
+        $command.Parameters.LiteralPath.Aliases -join ',' | Should -Be 'LP,ManifestLocation,FullName'
+        $command.Parameters.Path.Attributes.Where({ $_ -is [SupportsWildcards] }) | Should -Not -BeNullOrEmpty
         $command.Parameters.Summary.ParameterSets['Summary'].IsMandatory | Should -BeTrue
         ($command.OutputType.Name | Sort-Object) -join ',' | Should -Be 'PgBackup.BackupInfo,PgBackup.BackupSummary'
     }

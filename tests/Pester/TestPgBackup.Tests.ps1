@@ -28,8 +28,8 @@ Describe 'Test-PgBackup' {
         $command = Get-Command Test-PgBackup
         $common = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters
         ($command.Parameters.Keys | Where-Object { $_ -notin $common } | Sort-Object) -join ',' |
-            Should -Be 'ConnectionString,Credential,Force,InputObject,KeepDatabase,Level,LogPath,Path,Port,S3Endpoint,S3Region,Server'
-        ($command.ParameterSets.Name | Sort-Object) -join ',' | Should -Be 'InputObject,Path'
+            Should -Be 'ConnectionString,Credential,Force,InputObject,KeepDatabase,Level,LiteralPath,LogPath,Path,Port,S3Endpoint,S3Region,Server'
+        ($command.ParameterSets.Name | Sort-Object) -join ',' | Should -Be 'InputObject,LiteralPath,Path'
         $command.DefaultParameterSet | Should -Be 'InputObject'
         $command.OutputType.Name | Should -Be 'PgBackup.TestResult'
 
@@ -39,8 +39,12 @@ Describe 'Test-PgBackup' {
         $command.Parameters.InputObject.ParameterType.FullName | Should -Be 'PgBackup.BackupInfo'
         $path = $command.Parameters.Path.ParameterSets.Path
         $path.IsMandatory | Should -BeTrue
-        $path.ValueFromPipelineByPropertyName | Should -BeTrue
-        $command.Parameters.Path.Aliases -join ',' | Should -Be 'ManifestLocation,Location,FullName'
+        $path.Position | Should -Be 0
+        $command.Parameters.Path.Attributes.Where({ $_ -is [SupportsWildcards] }) | Should -Not -BeNullOrEmpty
+        $literalPath = $command.Parameters.LiteralPath.ParameterSets.LiteralPath
+        $literalPath.IsMandatory | Should -BeTrue
+        $literalPath.ValueFromPipelineByPropertyName | Should -BeTrue
+        $command.Parameters.LiteralPath.Aliases -join ',' | Should -Be 'LP,ManifestLocation,Location,FullName'
         $command.Parameters.Server.Aliases | Should -Contain 'Host'
         $command.Parameters.Level.ParameterType.FullName | Should -Be 'PgBackup.TestLevel'
         [enum]::GetNames([PgBackup.TestLevel]) -join ',' | Should -Be 'Checksum,Structure,Restore'

@@ -227,3 +227,158 @@ Describe 'Format views at 80 columns (ux11)' {
         $text | Should -Match ('Id\s*: ' + [regex]::Escape($backup.Id))
     }
 }
+
+Describe 'Backup paths: -Path expands wildcards, -LiteralPath does not, Restore-PgBackup takes a path positionally (ux11)' {
+    BeforeAll {
+        $script:PathRepo = New-TestFolder
+        $script:PathBackup = New-PgBackup -Database northwind_ux -Repository $script:PathRepo @script:Connection -ErrorAction Stop
+        $script:DayFolder = Split-Path $script:PathBackup.ManifestLocation
+    }
+    AfterAll { Remove-Item $script:PathRepo -Recurse -Force -ErrorAction SilentlyContinue }
+
+    It 'Restore-PgBackup restores a manifest path given as its first positional argument' {
+        $result = Restore-PgBackup $script:PathBackup.ManifestLocation -TargetDatabase ux_positional_restore @script:Connection -ErrorAction Stop
+        $result.TargetDatabase | Should -Be 'ux_positional_restore'
+        $result.Backup.Id | Should -Be $script:PathBackup.Id
+        $script:Cluster.ListDatabasesAsync().GetAwaiter().GetResult() | Should -Contain 'ux_positional_restore'
+    }
+
+    It 'Get-PgBackupInfo -Path expands a wildcard and counts an artifact and its manifest as one backup' {
+        # "*" matches the artifact and the manifest of the same backup.
+        @(Get-ChildItem -LiteralPath $script:DayFolder).Count | Should -BeGreaterThan 1
+        $found = @(Get-PgBackupInfo -Path (Join-Path $script:DayFolder '*') -ErrorAction Stop)
+        $found.Count | Should -Be 1
+        $found[0].Id | Should -Be $script:PathBackup.Id
+    }
+
+    It 'Test-PgBackup tests the backups a positional wildcard path matches' {
+        $result = Test-PgBackup (Join-Path $script:DayFolder 'northwind_ux_*.manifest.json') -Level Checksum -ErrorAction Stop
+        $result.Passed | Should -BeTrue
+        $result.Backup.Id | Should -Be $script:PathBackup.Id
+    }
+
+    It '<Command> with a wildcard that matches nothing is BackupPathNotFound and reads nothing' -ForEach @(
+        @{ Command = 'Get-PgBackupInfo'; Type = 'GetPgBackupInfoCommand' }
+        @{ Command = 'Test-PgBackup'; Type = 'TestPgBackupCommand' }
+        @{ Command = 'Restore-PgBackup'; Type = 'RestorePgBackupCommand' }
+    ) {
+        $errors = $null
+        $connection = if ($Command -eq 'Get-PgBackupInfo') { @{} } else { $script:Connection }
+        $out = & $Command -Path (Join-Path $script:PathRepo 'nothing_here_*.manifest.json') @connection -ErrorAction SilentlyContinue -ErrorVariable errors
+        $out | Should -BeNullOrEmpty
+        @($errors).Count | Should -Be 1
+        $errors[0].FullyQualifiedErrorId | Should -Be "BackupPathNotFound,PgBackup.Commands.$Type"
+        $errors[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'Restore-PgBackup refuses a wildcard that matches several backups, and restores nothing' {
+        $second = New-PgBackup -Database northwind_ux -Repository $script:PathRepo @script:Connection -ErrorAction Stop
+        try {
+            $errors = $null
+            $out = Restore-PgBackup (Join-Path $script:DayFolder '*.manifest.json') -TargetDatabase ux_ambiguous_restore @script:Connection -ErrorAction SilentlyContinue -ErrorVariable errors
+            $out | Should -BeNullOrEmpty
+            $errors[0].FullyQualifiedErrorId | Should -Be 'InvalidRestoreRequest,PgBackup.Commands.RestorePgBackupCommand'
+            $script:Cluster.ListDatabasesAsync().GetAwaiter().GetResult() | Should -Not -Contain 'ux_ambiguous_restore'
+        }
+        finally {
+            Remove-Item -LiteralPath $second.ManifestLocation, $second.Location -Force
+        }
+    }
+
+    It '-LiteralPath takes brackets as written, where -Path reads them as a wildcard' {
+        $bracketRepo = Join-Path $script:PathRepo 'site[1]'
+        $null = New-Item -ItemType Directory -Path $bracketRepo
+        $backup = New-PgBackup -Database northwind_ux -Repository $bracketRepo @script:Connection -ErrorAction Stop
+        (Get-PgBackupInfo -LiteralPath $backup.ManifestLocation -ErrorAction Stop).Id | Should -Be $backup.Id
+        (Test-PgBackup -LiteralPath $backup.ManifestLocation -Level Checksum -ErrorAction Stop).Passed | Should -BeTrue
+        # As a wildcard, "site[1]" means "site1": no such folder.
+        Get-PgBackupInfo -Path $backup.ManifestLocation -ErrorAction SilentlyContinue -ErrorVariable errors
+        $errors[0].FullyQualifiedErrorId | Should -Be 'BackupPathNotFound,PgBackup.Commands.GetPgBackupInfoCommand'
+    }
+
+    It 'files piped from Get-ChildItem bind to -LiteralPath' {
+        $found = @(Get-ChildItem -LiteralPath $script:DayFolder -Filter *.manifest.json | Get-PgBackupInfo -ErrorAction Stop)
+        $found.Id | Should -Contain $script:PathBackup.Id
+        $tested = @(Get-ChildItem -LiteralPath $script:DayFolder -Filter *.manifest.json | Test-PgBackup -Level Checksum -ErrorAction Stop)
+        $tested.Backup.Id | Should -Contain $script:PathBackup.Id
+    }
+}
+
+Describe 'Argument completion (ux11)' {
+    BeforeAll {
+        $script:CompletionDatabases = 'ux_complete_alpha', 'ux_complete_beta', "ux_complete o'brien"
+        foreach ($name in $script:CompletionDatabases) { $script:Cluster.CreateDatabase($name) }
+        # Completion evaluates the variables typed on the line, as the console does: a global one, like a user's.
+        $global:UxCompletionCredential = New-TestCredential
+        $script:ConnectionText = "-Server $($script:Cluster.Host) -Port $($script:Cluster.Port) -Credential `$UxCompletionCredential"
+
+        # What Tab offers at the end of a command line (TabExpansion2, as the console calls it).
+        function Get-Completion([string] $Line) {
+            (TabExpansion2 -inputScript $Line -cursorColumn $Line.Length).CompletionMatches
+        }
+    }
+
+    AfterAll { Remove-Variable -Name UxCompletionCredential -Scope Global -ErrorAction SilentlyContinue }
+
+    It 'New-PgBackup -Database completes the databases of the server the typed parameters name' {
+        $found = Get-Completion "New-PgBackup $script:ConnectionText -Database ux_complete"
+        $found.ListItemText | Sort-Object | Should -Be @("ux_complete o'brien", 'ux_complete_alpha', 'ux_complete_beta')
+        # A name the parser would split is offered quoted, ready to run.
+        ($found | Where-Object ListItemText -eq "ux_complete o'brien").CompletionText | Should -Be "'ux_complete o''brien'"
+        ($found | Where-Object ListItemText -eq 'ux_complete_alpha').CompletionText | Should -Be 'ux_complete_alpha'
+    }
+
+    It 'Restore-PgBackup -TargetDatabase completes from the server of -ConnectionString' {
+        $uri = "postgresql://postgres@$($script:Cluster.Host):$($script:Cluster.Port)/postgres"
+        $found = Get-Completion "Restore-PgBackup -ConnectionString '$uri' -TargetDatabase ux_complete_a"
+        $found.ListItemText | Should -Be @('ux_complete_alpha')
+    }
+
+    It 'database completion uses PGHOST and PGPORT when nothing is typed' {
+        $saved = Set-ProcessVariables @{ PGHOST = $script:Cluster.Host; PGPORT = "$($script:Cluster.Port)"; PGUSER = 'postgres'; DATABASE_URL = $null }
+        try {
+            (Get-Completion 'New-PgBackup -Database ux_complete_b').ListItemText | Should -Be @('ux_complete_beta')
+        }
+        finally { Restore-ProcessVariables $saved }
+    }
+
+    It 'database completion is quiet and quick when the server cannot be reached' {
+        $elapsed = Measure-Command {
+            $script:unreachable = Get-Completion 'New-PgBackup -Server 192.0.2.1 -Port 5432 -Database ux_'
+        }
+        $script:unreachable | Should -BeNullOrEmpty
+        $elapsed.TotalSeconds | Should -BeLessThan 5
+    }
+
+    It 'New-PgBackup -StorageClass completes the S3 storage classes' {
+        $all = (Get-Completion 'New-PgBackup -StorageClass ').ListItemText
+        $all | Should -Contain 'STANDARD_IA'
+        $all | Should -Contain 'GLACIER_IR'
+        $all | Should -Contain 'DEEP_ARCHIVE'
+        (Get-Completion 'New-PgBackup -StorageClass glacier').ListItemText | Should -Be @('GLACIER_IR', 'GLACIER')
+    }
+
+    It '<Command> -S3Region completes AWS regions' -ForEach @(
+        @{ Command = 'New-PgBackup' }, @{ Command = 'Get-PgBackupInfo' }, @{ Command = 'Remove-PgBackupExpired' }
+    ) {
+        $regions = (Get-Completion "$Command -S3Region eu-").ListItemText
+        $regions | Should -Contain 'eu-west-1'
+        $regions | Should -Contain 'eu-central-1'
+        $regions | Where-Object { $_ -notlike 'eu-*' } | Should -BeNullOrEmpty
+    }
+
+    It 'Get-PgBackupInfo -Id completes the Ids in the typed repository, newest first, and -Id selects one' {
+        $repo = New-TestFolder
+        $first = New-PgBackup -Database northwind_ux -Repository $repo @script:Connection -ErrorAction Stop
+        $second = New-PgBackup -Database northwind_ux -Repository $repo @script:Connection -ErrorAction Stop
+        (Get-Completion "Get-PgBackupInfo -Repository '$repo' -Id northwind").ListItemText | Should -Be @($second.Id, $first.Id)
+        (Get-PgBackupInfo -Repository $repo -Id $first.Id).Id | Should -Be $first.Id
+        # The default repository (PGBACKUP_REPOSITORY) when none is typed.
+        $saved = Set-ProcessVariables @{ PGBACKUP_REPOSITORY = $repo }
+        try {
+            (Get-Completion 'Get-PgBackupInfo -Id ').ListItemText | Should -Be @($second.Id, $first.Id)
+        }
+        finally { Restore-ProcessVariables $saved }
+        Remove-Item $repo -Recurse -Force
+    }
+}

@@ -182,7 +182,7 @@ internal sealed class BackupService
         {
             if (lastReport.Elapsed >= ProgressInterval)
             {
-                _progress?.Report(new OperationProgress(activity, $"{dumped / (1024 * 1024):N0} MiB dumped", dumped, estimatedSize));
+                _progress?.Report(new OperationProgress(activity, "read from pg_dump", dumped, estimatedSize, TotalIsEstimate: true));
                 lastReport.Restart();
             }
         }

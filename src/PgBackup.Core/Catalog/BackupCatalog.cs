@@ -11,6 +11,9 @@ internal sealed record CatalogQuery
     /// <summary>Wildcard patterns (<c>*</c>, <c>?</c>) on the database name; empty means all.</summary>
     public IReadOnlyList<string> DatabasePatterns { get; init; } = [];
 
+    /// <summary>Wildcard patterns on the backup Id; empty means all.</summary>
+    public IReadOnlyList<string> IdPatterns { get; init; } = [];
+
     public DateTime? Since { get; init; }
 
     public BackupStatus? Status { get; init; }
@@ -62,6 +65,8 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
         var matchers = query.DatabasePatterns.Select(WildcardMatcher.Create).ToArray();
         var since = query.Since?.ToUniversalTime();
         bool Wanted(string database) => matchers.Length == 0 || matchers.Any(m => m(database));
+        var idMatchers = query.IdPatterns.Select(WildcardMatcher.Create).ToArray();
+        bool WantedId(string id) => idMatchers.Length == 0 || idMatchers.Any(m => m(id));
 
         var unnamed = new List<string>();
         var named = new List<(string Key, string Database, DateTime StartedAtUtc, BackupKind Kind)>();
@@ -76,7 +81,7 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
             {
                 unnamed.Add(item.Key);
             }
-            else if (Wanted(parsed.Database) && (query.Kind is null || parsed.Kind == query.Kind) && (since is null || parsed.StartedAtUtc.AddSeconds(1) > since.Value))
+            else if (Wanted(parsed.Database) && (query.Kind is null || parsed.Kind == query.Kind) && (!BackupNaming.TryGetId(item.Key, out var id) || WantedId(id)) && (since is null || parsed.StartedAtUtc.AddSeconds(1) > since.Value))
             {
                 // The key holds the start to the second: the manifest's own time is within that second.
                 named.Add((item.Key, parsed.Database, parsed.StartedAtUtc, parsed.Kind));
@@ -87,6 +92,7 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
         bool Selected(BackupInfo b)
             => Wanted(b.Database)
             && (query.Kind is null || b.Kind == query.Kind)
+            && WantedId(b.Id)
             && (since is null || b.StartedAt >= since.Value)
             && (status is null || b.Status == status)
             && !(query.LatestOnly && IsFutureDated(b.StartedAt, nowUtc));
@@ -147,6 +153,24 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
         }
 
         return selected.ToList();
+    }
+
+    /// <summary>
+    /// The Ids of the backups in the repository, newest first, from the listing alone (no manifest is read: quick
+    /// enough for tab completion). Keys outside the layout are left out.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ListIdsAsync(CancellationToken cancellationToken)
+    {
+        var ids = new List<(string Id, DateTime StartedAtUtc)>();
+        await foreach (var item in repository.ListAsync(string.Empty, cancellationToken).ConfigureAwait(false))
+        {
+            if (BackupNaming.IsManifestKey(item.Key) && BackupNaming.TryGetId(item.Key, out var id) && BackupNaming.TryParseKey(item.Key, out var parsed))
+            {
+                ids.Add((id, parsed.StartedAtUtc));
+            }
+        }
+
+        return ids.OrderByDescending(entry => entry.StartedAtUtc).ThenByDescending(entry => entry.Id, StringComparer.Ordinal).Select(entry => entry.Id).ToList();
     }
 
     /// <summary>The order every listing uses: start time, then Id.</summary>

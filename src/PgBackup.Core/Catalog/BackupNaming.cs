@@ -92,6 +92,14 @@ internal static partial class BackupNaming
     public static string DatabaseOfKeyName(string keyName)
         => string.Equals(keyName, GlobalsKeyName, StringComparison.Ordinal) ? GlobalsDatabaseName : Uri.UnescapeDataString(keyName);
 
+    /// <summary>The backup Id a key's file name was made from (database, start second, random suffix); false outside the layout.</summary>
+    public static bool TryGetId(string key, out string id)
+    {
+        var match = KeyName().Match(key);
+        id = match.Success ? match.Groups["id"].Value : string.Empty;
+        return match.Success;
+    }
+
     public static bool IsManifestKey(string key) => key.EndsWith(ManifestSuffix, StringComparison.Ordinal);
 
     /// <summary>The artifact's file extension for a format and the stream compression stage (if any).</summary>
@@ -140,6 +148,6 @@ internal static partial class BackupNaming
     }
 
     // <encoded database>_<yyyyMMddTHHmmssZ>_<4 hex>.<extension…>, the last segment of a key.
-    [GeneratedRegex(@"(?:^|/)(?<database>[^/]+)_(?<time>\d{8}T\d{6}Z)_[0-9a-f]{4}\.[^/]+$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"(?:^|/)(?<id>(?<database>[^/]+)_(?<time>\d{8}T\d{6}Z)_[0-9a-f]{4})\.[^/]+$", RegexOptions.CultureInvariant)]
     private static partial Regex KeyName();
 }

@@ -23,7 +23,10 @@ internal sealed class NullOperationLog : IOperationLog
 
 /// <summary>Progress of a long operation, reported through <see cref="IProgress{T}"/>.</summary>
 /// <param name="Activity">What is being done, e.g. "Backing up shop".</param>
-/// <param name="Status">Human-readable status line.</param>
+/// <param name="Status">What the bytes are, after their size: "read from pg_dump", "fed to pg_restore". The cmdlet layer
+/// writes the sizes (one unit style), the total and the rate around it.</param>
 /// <param name="BytesDone">Bytes processed so far.</param>
 /// <param name="BytesTotal">Expected total, when known (for a percentage).</param>
-internal sealed record OperationProgress(string Activity, string Status, long BytesDone, long? BytesTotal);
+/// <param name="TotalIsEstimate">True when <paramref name="BytesTotal"/> is a guess (a database's size against pg_dump's
+/// output), false when it is exact (a stored artifact's size).</param>
+internal sealed record OperationProgress(string Activity, string Status, long BytesDone, long? BytesTotal, bool TotalIsEstimate = false);

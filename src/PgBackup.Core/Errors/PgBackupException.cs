@@ -124,6 +124,10 @@ internal sealed class InvalidRetentionPolicyException(string message, object? ta
 internal sealed class ConfirmationNotPossibleException(string message, object? target = null)
     : PgBackupException("ConfirmationNotPossible", FailureCategory.InvalidOperation, message, target);
 
+/// <summary>A -Path with wildcards matched no file: nothing was read.</summary>
+internal sealed class BackupPathNotFoundException(string message, object? target = null)
+    : PgBackupException("BackupPathNotFound", FailureCategory.ObjectNotFound, message, target);
+
 internal sealed class InvalidRestoreRequestException(string message, object? target = null)
     : PgBackupException("InvalidRestoreRequest", FailureCategory.InvalidArgument, message, target);
 

@@ -21,6 +21,6 @@ internal sealed class RestoreProgress(IProgress<OperationProgress>? sink, string
         }
 
         _sinceLastReport.Restart();
-        sink.Report(new OperationProgress(activity, $"{value:N0} bytes fed to {toolName}", value, totalBytes));
+        sink.Report(new OperationProgress(activity, $"fed to {toolName}", value, totalBytes));
     }
 }

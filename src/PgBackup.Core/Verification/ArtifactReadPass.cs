@@ -216,7 +216,7 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
             if (progress is not null && _sinceReport.Elapsed >= ProgressInterval)
             {
                 var done = pass._stored.BytesRead;
-                progress.Report(new OperationProgress(activity, $"{done / (1024 * 1024):N0} of {pass._backup.SizeBytes / (1024 * 1024):N0} MiB read", done, pass._backup.SizeBytes));
+                progress.Report(new OperationProgress(activity, "read", done, pass._backup.SizeBytes));
                 _sinceReport.Restart();
             }
 

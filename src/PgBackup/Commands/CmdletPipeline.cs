@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Management.Automation;
+using System.Runtime.CompilerServices;
 using PgBackup.Diagnostics;
 using PgBackup.Errors;
 
@@ -62,8 +63,30 @@ internal sealed class CmdletPipeline
             _cmdlet.WriteInformation(record);
         });
 
-    /// <summary>Core services' progress, as Write-Progress records of one activity.</summary>
-    public IProgress<OperationProgress> Progress(int activityId = 1) => new PipelineProgress(this, activityId);
+    /// <summary>
+    /// Starts one operation's progress bar (under <paramref name="parent"/> for one item of a larger run); dispose it
+    /// — with <c>using</c> — to complete the bar on every exit path.
+    /// </summary>
+    public ProgressActivity StartProgress(string activity, ProgressActivity? parent = null)
+        => new(record => Post(() => WriteProgress(record)), activity, parent);
+
+    /// <summary>
+    /// Writes a progress record under this cmdlet's source id. A stopped pipeline (Ctrl+C) takes no more records, yet
+    /// the bars it drew must still go: their Completed records are then handed to the host directly, under the same
+    /// source id, and the stop goes on as it would have.
+    /// </summary>
+    private void WriteProgress(ProgressRecord record)
+    {
+        var sourceId = RuntimeHelpers.GetHashCode(_cmdlet);
+        try
+        {
+            _cmdlet.CommandRuntime.WriteProgress(sourceId, record);
+        }
+        catch (PipelineStoppedException) when (record.RecordType == ProgressRecordType.Completed)
+        {
+            _cmdlet.Host?.UI?.WriteProgress(sourceId, record);
+        }
+    }
 
     /// <summary>ShouldProcess on the pipeline thread (-WhatIf, -Confirm, $ConfirmPreference), awaited.</summary>
     public Task<bool> ShouldProcessAsync(string target, string action, CancellationToken cancellationToken)
@@ -113,19 +136,5 @@ internal sealed class CmdletPipeline
         public void Verbose(string message) => pipeline.WriteVerbose(message);
 
         public void Warning(string message) => pipeline.WriteWarning(message);
-    }
-
-    private sealed class PipelineProgress(CmdletPipeline pipeline, int activityId) : IProgress<OperationProgress>
-    {
-        public void Report(OperationProgress value)
-        {
-            var record = new ProgressRecord(activityId, value.Activity, value.Status);
-            if (value.BytesTotal is > 0 and var total)
-            {
-                record.PercentComplete = (int)Math.Clamp(value.BytesDone * 100 / total, 0, 99);
-            }
-
-            pipeline.Post(() => pipeline._cmdlet.WriteProgress(record));
-        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using PgBackup.Catalog;
+using PgBackup.Completion;
 using PgBackup.Errors;
 
 namespace PgBackup.Commands;
@@ -8,12 +9,13 @@ namespace PgBackup.Commands;
 /// <para type="synopsis">Lists the backups in a repository, newest first, from their manifests.</para>
 /// </summary>
 [Cmdlet(VerbsCommon.Get, "PgBackupInfo", DefaultParameterSetName = RepositorySet)]
-[OutputType(typeof(BackupInfo), ParameterSetName = [RepositorySet, PathSet])]
+[OutputType(typeof(BackupInfo), ParameterSetName = [RepositorySet, PathSet, LiteralPathSet])]
 [OutputType(typeof(BackupSummary), ParameterSetName = [SummarySet])]
 public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
 {
     private const string RepositorySet = "Repository";
     private const string PathSet = "Path";
+    private const string LiteralPathSet = "LiteralPath";
     private const string SummarySet = "Summary";
 
     [Parameter(Position = 0, ParameterSetName = RepositorySet)]
@@ -27,6 +29,13 @@ public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[]? Database { get; set; }
+
+    /// <summary>Only the backups with these Ids (wildcards allowed); Tab completes the Ids in the repository.</summary>
+    [Parameter(ParameterSetName = RepositorySet)]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(BackupIdCompleter))]
+    public string[]? Id { get; set; }
 
     [Parameter(ParameterSetName = RepositorySet)]
     public SwitchParameter Latest { get; set; }
@@ -49,18 +58,24 @@ public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
     [Parameter(Mandatory = true, ParameterSetName = SummarySet)]
     public SwitchParameter Summary { get; set; }
 
-    /// <summary>A manifest (or artifact) path or URI.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
-    [Alias("ManifestLocation", "FullName")]
+    /// <summary>Backups by manifest (or artifact) path or URI; wildcards in a local path are expanded.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipeline = true)]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[]? Path { get; set; }
 
+    /// <summary>Backups by manifest (or artifact) path or URI, taken exactly as written (no wildcards); binds FullName and ManifestLocation from the pipeline.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("LP", "ManifestLocation", "FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[]? LiteralPath { get; set; }
+
     private protected override void OnRecord()
     {
-        if (ParameterSetName == PathSet)
+        if (ParameterSetName is PathSet or LiteralPathSet)
         {
             // Every path resolved here, on the pipeline thread, before any is read.
-            var references = Path!.Select(path => Reference(null, path)).ToList();
+            var references = ParameterSetName == PathSet ? ReferencesFor(Path!, literal: false) : ReferencesFor(LiteralPath!, literal: true);
             RunAsync(async (pipeline, cancellationToken) =>
             {
                 foreach (var reference in references)
@@ -80,7 +95,7 @@ public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
         }
 
         var repository = OpenRepository(Repository);
-        var query = new CatalogQuery { DatabasePatterns = Database ?? [], LatestOnly = Latest.IsPresent, Since = Since, Status = Status, Kind = Kind };
+        var query = new CatalogQuery { DatabasePatterns = Database ?? [], IdPatterns = Id ?? [], LatestOnly = Latest.IsPresent, Since = Since, Status = Status, Kind = Kind };
         var summary = Summary.IsPresent;
         RunAsync(async (pipeline, cancellationToken) =>
         {

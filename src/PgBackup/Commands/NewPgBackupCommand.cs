@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Management.Automation;
 using PgBackup.Backup;
 using PgBackup.Catalog;
+using PgBackup.Completion;
 using PgBackup.Connection;
 using PgBackup.Diagnostics;
 using PgBackup.Errors;
@@ -31,6 +32,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     [Alias("Name", "DatabaseName", "datname")]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ServerDatabaseCompleter))]
     public string[]? Database { get; set; }
 
     /// <summary>Every database that allows connections, templates excluded.</summary>
@@ -88,6 +90,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     /// <summary>S3 storage class of the backup artifacts (manifests stay STANDARD).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(StorageClassCompleter))]
     public string StorageClass { get; set; } = S3RepositoryOptions.DefaultStorageClass;
 
     [Parameter]
@@ -243,13 +246,16 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
             return;
         }
 
-        foreach (var database in databases)
+        // Several databases in one call: a bar for the run, with each database's bar under it.
+        using var run = databases.Count > 1 ? pipeline.StartProgress($"Backing up {databases.Count} databases") : null;
+        for (var i = 0; i < databases.Count; i++)
         {
-            await BackupOneAsync(database, BackupKind.Database, pipeline, cancellationToken).ConfigureAwait(false);
+            run?.ReportItems($"{i} of {databases.Count} done, now {databases[i]}", i, databases.Count);
+            await BackupOneAsync(databases[i], BackupKind.Database, pipeline, cancellationToken, run).ConfigureAwait(false);
         }
     }
 
-    private async Task BackupOneAsync(string database, BackupKind kind, CmdletPipeline pipeline, CancellationToken cancellationToken)
+    private async Task BackupOneAsync(string database, BackupKind kind, CmdletPipeline pipeline, CancellationToken cancellationToken, ProgressActivity? parentProgress = null)
     {
         // Asked before anything runs: -WhatIf starts no pg_dump and writes nothing (not even a Failed manifest).
         if (!await pipeline.ShouldProcessAsync(
@@ -277,15 +283,17 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
             BackupType = _backupType!,
         };
 
+        // Disposed on every way out, so the bar always ends with a Completed record.
+        using var progress = pipeline.StartProgress(kind == BackupKind.Globals ? "Backing up the server's globals" : $"Backing up {database}", parentProgress);
         try
         {
-            var backup = await new BackupService(log: pipeline.Log, progress: pipeline.Progress()).RunAsync(request, cancellationToken).ConfigureAwait(false);
+            var backup = await new BackupService(log: pipeline.Log, progress: progress).RunAsync(request, cancellationToken).ConfigureAwait(false);
             _succeeded++;
             _bytes += backup.SizeBytes;
             pipeline.WriteObject(backup);
             if (Verify.IsPresent)
             {
-                await VerifyAsync(backup, pipeline, cancellationToken).ConfigureAwait(false);
+                await VerifyAsync(backup, pipeline, progress, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (PgBackupException ex)
@@ -296,9 +304,9 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     }
 
     /// <summary>-Verify: the Structure-level test of what was just committed; the backup stays, a failure is an error.</summary>
-    private async Task VerifyAsync(BackupInfo backup, CmdletPipeline pipeline, CancellationToken cancellationToken)
+    private async Task VerifyAsync(BackupInfo backup, CmdletPipeline pipeline, ProgressActivity progress, CancellationToken cancellationToken)
     {
-        var result = await new BackupVerifier(log: pipeline.Log, progress: pipeline.Progress()).VerifyAsync(
+        var result = await new BackupVerifier(log: pipeline.Log, progress: progress).VerifyAsync(
             new VerificationRequest { Backup = backup, Repository = _repository!, Level = TestLevel.Structure },
             cancellationToken).ConfigureAwait(false);
         if (!result.Passed)

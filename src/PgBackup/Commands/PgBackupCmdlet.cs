@@ -2,6 +2,8 @@ using System.Collections;
 using System.Management.Automation;
 using PgBackup.Catalog;
 using PgBackup.Diagnostics;
+using PgBackup.Completion;
+using PgBackup.Errors;
 using PgBackup.Storage;
 using PgBackup.Storage.Azure;
 using PgBackup.Storage.S3;
@@ -19,6 +21,7 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     /// <summary>AWS region; else the SDK chain (AWS_REGION, profile), else us-east-1 for a custom endpoint.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(S3RegionCompleter))]
     public string? S3Region { get; set; }
 
     /// <summary>
@@ -93,6 +96,58 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
         => inputObject is not null
             ? new BackupReference(inputObject, null, inputObject, S3Options, AzureOptions)
             : new BackupReference(null, ResolveLocation(path ?? throw new ArgumentNullException(nameof(path))), path, S3Options, AzureOptions);
+
+    /// <summary>
+    /// The backups named by -Path (<paramref name="literal"/> false) or -LiteralPath, resolved here on the pipeline
+    /// thread. URIs (s3://, az://, https://) pass as given. A local -Path with wildcard characters expands like
+    /// Resolve-Path; the files it matches are taken once per backup (an artifact and its manifest are one backup),
+    /// and a pattern that matches nothing is a non-terminating BackupPathNotFound error. -LiteralPath, and a -Path
+    /// without wildcard characters, is taken as written.
+    /// </summary>
+    private protected List<BackupReference> ReferencesFor(IEnumerable<string> paths, bool literal)
+    {
+        EnsurePipelineThread();
+        var references = new List<BackupReference>();
+        foreach (var path in paths)
+        {
+            if (literal || path.Contains("://", StringComparison.Ordinal) || !WildcardPattern.ContainsWildcardCharacters(path))
+            {
+                references.Add(Reference(null, path));
+                continue;
+            }
+
+            var matches = ExpandLocalWildcard(path);
+            if (matches.Count == 0)
+            {
+                WriteError(ErrorRecords.From(
+                    new BackupPathNotFoundException($"No backup matches the path \"{path}\": no file or folder has a name like it.", path)));
+                continue;
+            }
+
+            references.AddRange(matches
+                .Select(match => BackupNaming.IsManifestKey(match) ? match : BackupNaming.ManifestKeyFor(match))
+                .Distinct(StringComparer.Ordinal)
+                .Select(manifest => new BackupReference(null, manifest, manifest, S3Options, AzureOptions)));
+        }
+
+        return references;
+    }
+
+    /// <summary>The file-system paths a wildcard matches, sorted; none when nothing matches.</summary>
+    private List<string> ExpandLocalWildcard(string path)
+    {
+        try
+        {
+            var resolved = SessionState.Path.GetResolvedProviderPathFromPSPath(path, out var provider);
+            return provider.Name == "FileSystem"
+                ? resolved.Order(StringComparer.Ordinal).ToList()
+                : [];
+        }
+        catch (ItemNotFoundException)
+        {
+            return [];
+        }
+    }
 
     /// <summary>Reads the backup at an already resolved manifest or artifact location (path or URI).</summary>
     private protected static async Task<(BackupInfo Backup, IBackupRepository Repository)> ReadBackupAtAsync(

@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using PgBackup.Completion;
 using PgBackup.Connection;
 using PgBackup.Errors;
 using PgBackup.Restore;
@@ -19,20 +20,28 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
 {
     private const string InputObjectSet = "InputObject";
     private const string PathSet = "Path";
+    private const string LiteralPathSet = "LiteralPath";
 
     /// <summary>A backup from Get-PgBackupInfo or New-PgBackup.</summary>
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = InputObjectSet)]
     public BackupInfo? InputObject { get; set; }
 
-    /// <summary>A manifest (or artifact) path or URI.</summary>
-    [Parameter(Mandatory = true, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
-    [Alias("ManifestLocation", "FullName")]
+    /// <summary>A backup by manifest (or artifact) path or URI; wildcards in a local path are expanded and must match one backup.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet)]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string? Path { get; set; }
+
+    /// <summary>A backup by manifest (or artifact) path or URI, taken exactly as written (no wildcards); binds FullName and ManifestLocation from the pipeline.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("LP", "ManifestLocation", "FullName")]
+    [ValidateNotNullOrEmpty]
+    public string? LiteralPath { get; set; }
 
     /// <summary>The database to create or replace; default: the backup's database.</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ServerDatabaseCompleter))]
     public string? TargetDatabase { get; set; }
 
     /// <summary>Parallel pg_restore jobs (custom format only; the archive then goes through a private temporary file).</summary>
@@ -66,10 +75,16 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
 
     private protected override void OnRecord()
     {
-        var reference = Reference(InputObject, Path);
+        if (ResolveBackup() is not { } reference)
+        {
+            return;
+        }
+
         RunAsync(async (pipeline, cancellationToken) =>
         {
             var target = reference.Target;
+            // Completed on every way out (restored, refused, failed, cancelled).
+            using var progress = pipeline.StartProgress($"Restoring {reference.Backup?.Id ?? reference.Location}");
             try
             {
                 var (backup, repository) = await reference.OpenAsync(pipeline, cancellationToken).ConfigureAwait(false);
@@ -85,7 +100,7 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
                     DropLeftovers = Force.IsPresent,
                 };
                 target = request.EffectiveTargetDatabase;
-                var service = new RestoreService(log: pipeline.Log, progress: pipeline.Progress());
+                var service = new RestoreService(log: pipeline.Log, progress: progress);
                 var plan = await service.PlanAsync(request, cancellationToken).ConfigureAwait(false);
                 if (!await pipeline.OnPipelineThreadAsync(() => Confirm(plan, backup), cancellationToken).ConfigureAwait(false))
                 {
@@ -99,6 +114,29 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
                 pipeline.WriteError(ex, target);
             }
         });
+    }
+
+    /// <summary>
+    /// The one backup to restore, resolved on the pipeline thread; null (after a non-terminating error) when -Path
+    /// matched nothing or, restoring one backup into one database, more than one backup.
+    /// </summary>
+    private BackupReference? ResolveBackup()
+    {
+        if (ParameterSetName == InputObjectSet)
+        {
+            return Reference(InputObject, null);
+        }
+
+        var references = ParameterSetName == PathSet ? ReferencesFor([Path!], literal: false) : ReferencesFor([LiteralPath!], literal: true);
+        if (references.Count > 1)
+        {
+            WriteError(ErrorRecords.From(new InvalidRestoreRequestException(
+                $"The path \"{Path}\" matches {references.Count} backups; Restore-PgBackup restores one. Name one manifest, or pick one with Get-PgBackupInfo -Database <name> -Latest.",
+                Path)));
+            return null;
+        }
+
+        return references.FirstOrDefault();
     }
 
     /// <summary>

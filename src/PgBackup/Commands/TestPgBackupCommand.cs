@@ -21,17 +21,24 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
 {
     private const string InputObjectSet = "InputObject";
     private const string PathSet = "Path";
+    private const string LiteralPathSet = "LiteralPath";
 
     /// <summary>A backup from Get-PgBackupInfo or New-PgBackup.</summary>
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = InputObjectSet, ValueFromPipeline = true)]
     [ValidateNotNull]
     public BackupInfo? InputObject { get; set; }
 
-    /// <summary>A manifest or artifact path or URI.</summary>
-    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet, ValueFromPipelineByPropertyName = true)]
-    [Alias("ManifestLocation", "Location", "FullName")]
+    /// <summary>Backups by manifest or artifact path or URI; wildcards in a local path are expanded.</summary>
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = PathSet)]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[]? Path { get; set; }
+
+    /// <summary>Backups by manifest or artifact path or URI, taken exactly as written (no wildcards); binds FullName and ManifestLocation from the pipeline.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = LiteralPathSet, ValueFromPipelineByPropertyName = true)]
+    [Alias("LP", "ManifestLocation", "Location", "FullName")]
+    [ValidateNotNullOrEmpty]
+    public string[]? LiteralPath { get; set; }
 
     [Parameter]
     public TestLevel Level { get; set; } = TestLevel.Structure;
@@ -57,15 +64,19 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
     private protected override void OnRecord()
     {
         // Every path resolved here, on the pipeline thread, before the first backup is read.
-        List<BackupReference> references = ParameterSetName == InputObjectSet
-            ? [Reference(InputObject, null)]
-            : Path!.Select(path => Reference(null, path)).ToList();
+        List<BackupReference> references = ParameterSetName switch
+        {
+            InputObjectSet => [Reference(InputObject, null)],
+            PathSet => ReferencesFor(Path!, literal: false),
+            _ => ReferencesFor(LiteralPath!, literal: true),
+        };
         RunAsync(async (pipeline, cancellationToken) =>
         {
-            var verifier = new BackupVerifier(log: pipeline.Log, progress: pipeline.Progress());
             foreach (var reference in references)
             {
-                await TestOneAsync(verifier, reference, pipeline, cancellationToken).ConfigureAwait(false);
+                // One bar per backup, completed on every way out.
+                using var progress = pipeline.StartProgress($"Testing {reference.Backup?.Id ?? reference.Location}");
+                await TestOneAsync(new BackupVerifier(log: pipeline.Log, progress: progress), reference, pipeline, cancellationToken).ConfigureAwait(false);
             }
         });
     }
