@@ -59,6 +59,17 @@ internal sealed class OpenPgpEncryption : IDisposable
 
     public EncryptionInfo Info { get; }
 
+    /// <summary>
+    /// The gpg command that decrypts an artifact to its unencrypted name (for the RestoreHint; gpg asks for the
+    /// passphrase or uses the secret key in the user's keyring): <c>gpg --output shop.dump.zst --decrypt shop.dump.zst.gpg</c>.
+    /// </summary>
+    public static string GpgDecryptCommand(string artifactFileName)
+    {
+        ArgumentNullException.ThrowIfNull(artifactFileName);
+        var plain = artifactFileName.EndsWith(FileExtension, StringComparison.Ordinal) ? artifactFileName[..^FileExtension.Length] : artifactFileName + ".out";
+        return $"gpg --output {plain} --decrypt {artifactFileName}";
+    }
+
     /// <summary>Passphrase encryption. The passphrase is copied: the caller disposes its own.</summary>
     /// <param name="s2kCount">The encoded S2K count; lower only in tests.</param>
     public static OpenPgpEncryption ForPassphrase(Passphrase passphrase, int s2kCount = DefaultS2kCount)
