@@ -78,6 +78,20 @@ public sealed class GpgInteropTests(GpgKeysFixture keys) : IClassFixture<GpgKeys
         Assert.Equal(plaintext, Decrypt(decryption, ciphertext));
     }
 
+    [Fact]
+    public async Task A_flipped_byte_in_gpgs_compressed_message_is_DecryptionFailed_before_any_end()
+    {
+        var plaintext = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("INSERT INTO t VALUES (1);\n", 40_000)));
+        var ciphertext = await GpgEncryptAsync(plaintext, ["--symmetric", "--cipher-algo", "AES256"], TestPassphrase);
+        ciphertext[ciphertext.Length / 2] ^= 0x04;
+        using var passphrase = PassphraseOf(TestPassphrase);
+        using var decryption = OpenPgpDecryption.ForPassphrase(passphrase);
+
+        var sawEnd = true;
+        Assert.Throws<DecryptionFailedException>(() => ReadAll(decryption.Decrypt(new MemoryStream(ciphertext)), out sawEnd));
+        Assert.False(sawEnd);
+    }
+
     [Theory]
     [InlineData("alice")]
     [InlineData("bob")]
