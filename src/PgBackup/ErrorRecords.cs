@@ -32,6 +32,10 @@ internal static class ErrorRecords
         ["UnsafeDump"] = "Do not restore this dump: it was not written by pg_dump as it is. Restore an earlier backup, and find out who could write to the repository.",
         ["BackupCorrupt"] = "Do not restore this backup: restore or test an earlier one (Get-PgBackupInfo -Database <name>), and check the repository's storage.",
         ["BackupTestFailed"] = "See the TestResult's FailedChecks for what failed; test or restore an earlier backup instead.",
+        ["DecryptionFailed"] = "Give the passphrase or key passphrase the backup was encrypted with; if the message says the data failed its integrity check, do not use this backup: test or restore an earlier one and find out who could write to the repository.",
+        ["DecryptionKeyRequired"] = "Give -EncryptionPassphrase (or $env:PGBACKUP_ENCRYPTION_PASSPHRASE) or -DecryptionKey with the secret key of a recipient the message names (Get-PgBackupInfo shows the key fingerprints).",
+        ["SignatureInvalid"] = "Do not trust this backup: its manifest is unsigned, signed by a key not given to -TrustedSigningKey, or changed after signing. Check -TrustedSigningKey, or find out who could write to the repository.",
+        ["KeyFileInvalid"] = "Give an OpenPGP key file as gpg exports it (gpg --export for public keys, gpg --export-secret-keys for secret keys; armored or binary) that holds a valid key for the purpose.",
         ["BackupVerificationFailed"] = "See the error message for the failed checks; take a new backup (New-PgBackup) and test it.",
     };
 

@@ -38,6 +38,7 @@ Describe 'Dependency isolation' {
         $dependencies | Should -Contain 'Npgsql.dll'
         $dependencies | Should -Contain 'AWSSDK.Core.dll'
         foreach ($azure in 'Azure.Core.dll', 'Azure.Storage.Blobs.dll', 'Azure.Storage.Common.dll', 'Azure.Identity.dll') { $dependencies | Should -Contain $azure }
+        $dependencies | Should -Contain 'BouncyCastle.Cryptography.dll'
         $dependencies | Should -Not -Contain 'PgBackup.Types.dll'
         $dependencies | Should -Not -Contain 'PgBackup.dll'
         $manifest = Import-PowerShellDataFile $script:ModulePath

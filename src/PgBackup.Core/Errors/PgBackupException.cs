@@ -162,3 +162,22 @@ internal sealed class UnexpectedErrorException(string message, object? target = 
 /// <summary>A plain dump holds psql commands pg_dump never writes (e.g. a shell escape): it is refused before psql starts.</summary>
 internal sealed class UnsafeDumpException(string message, object? target = null)
     : PgBackupException("UnsafeDump", FailureCategory.InvalidData, message, target);
+
+/// <summary>
+/// An encrypted backup could not be decrypted with what was given (wrong passphrase, wrong key passphrase), or its
+/// ciphertext failed the OpenPGP integrity check (tampered or corrupt): no decrypted byte may be trusted.
+/// </summary>
+internal sealed class DecryptionFailedException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("DecryptionFailed", FailureCategory.InvalidData, message, target, inner);
+
+/// <summary>An encrypted backup needs a passphrase or a private key that was not given (or a key other than the one given).</summary>
+internal sealed class DecryptionKeyRequiredException(string message, object? target = null)
+    : PgBackupException("DecryptionKeyRequired", FailureCategory.InvalidArgument, message, target);
+
+/// <summary>A manifest's signature is missing, made by a key not trusted, or does not match the manifest.</summary>
+internal sealed class SignatureInvalidException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("SignatureInvalid", FailureCategory.InvalidData, message, target, inner);
+
+/// <summary>An OpenPGP key file cannot be read, is not a key of the needed kind, or holds no key usable for the purpose.</summary>
+internal sealed class KeyFileInvalidException(string message, object? target = null, Exception? inner = null)
+    : PgBackupException("KeyFileInvalid", FailureCategory.InvalidArgument, message, target, inner);

@@ -1,0 +1,117 @@
+using Org.BouncyCastle.Bcpg.OpenPgp;
+using PgBackup.Errors;
+
+namespace PgBackup.Encryption;
+
+/// <summary>
+/// Read-only plaintext of an OpenPGP message (see <see cref="OpenPgpDecryption"/>). The end of the data is reported
+/// only after the integrity code (MDC) over the whole message verified; a mismatch, or any damage found on the way,
+/// is <see cref="DecryptionFailedException"/> instead. Reads are synchronous inside BouncyCastle; ReadAsync runs
+/// them off the caller's thread (Stream's default).
+/// </summary>
+internal sealed class DecryptingStream : Stream
+{
+    private readonly Stream _literal;
+    private readonly PgpEncryptedData _packet;
+    private readonly Stream _ciphertext;
+    private readonly bool _leaveOpen;
+    private readonly object? _target;
+    private long _position;
+    private bool _verified;
+    private bool _failed;
+
+    internal DecryptingStream(Stream literal, PgpEncryptedData packet, Stream ciphertext, bool leaveOpen, object? target)
+    {
+        _literal = literal;
+        _packet = packet;
+        _ciphertext = ciphertext;
+        _leaveOpen = leaveOpen;
+        _target = target;
+    }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => _position;
+        set => throw new NotSupportedException();
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (_failed)
+        {
+            throw Tampered(null);
+        }
+
+        if (buffer.IsEmpty || _verified)
+        {
+            return 0;
+        }
+
+        try
+        {
+            var read = _literal.Read(buffer);
+            if (read > 0)
+            {
+                _position += read;
+                return read;
+            }
+
+            // The plaintext ended: the end is true only if the MDC over everything read matches.
+            if (!_packet.Verify())
+            {
+                throw new PgpDataValidationException("modification detection code mismatch");
+            }
+
+            _verified = true;
+            return 0;
+        }
+        catch (Exception e) when (OpenPgpKeys.IsMalformed(e))
+        {
+            _failed = true;
+            throw Tampered(e);
+        }
+    }
+
+    public override int ReadByte()
+    {
+        Span<byte> one = stackalloc byte[1];
+        return Read(one) == 0 ? -1 : one[0];
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _literal.Dispose();
+            if (!_leaveOpen)
+            {
+                _ciphertext.Dispose();
+            }
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private DecryptionFailedException Tampered(Exception? inner)
+        => new("The encrypted data failed its integrity check: it was tampered with or is corrupt, and none of it may be used.", _target, inner);
+}
