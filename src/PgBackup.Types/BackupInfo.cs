@@ -15,6 +15,16 @@ public enum BackupCompression
     None,
 }
 
+/// <summary>What a backup holds: one database (pg_dump), or the server's globals (pg_dumpall --globals-only).</summary>
+public enum BackupKind
+{
+    /// <summary>One database, dumped by pg_dump (every manifest written before kinds existed is one).</summary>
+    Database,
+
+    /// <summary>Roles, role memberships and settings, tablespaces: pg_dumpall --globals-only, as a plain SQL script.</summary>
+    Globals,
+}
+
 public enum BackupStatus
 {
     Succeeded,
@@ -43,7 +53,11 @@ public sealed class BackupInfo
     /// <summary>Artifact base name: <c>&lt;database&gt;_&lt;yyyyMMddTHHmmssZ&gt;_&lt;hex&gt;</c>.</summary>
     public required string Id { get; init; }
 
+    /// <summary>The database dumped; for a <see cref="BackupKind.Globals"/> backup always <c>(globals)</c>.</summary>
     public required string Database { get; init; }
+
+    /// <summary>Database (one database) or Globals (roles, memberships, settings, tablespaces of the server).</summary>
+    public BackupKind Kind { get; init; }
 
     /// <summary>host:port of the source server, never with credentials.</summary>
     public required string Server { get; init; }

@@ -15,6 +15,8 @@ internal static class ErrorRecords
         ["ConnectionFailed"] = "Check that the server is running and reachable at -Server and -Port (or the connection string), and that a firewall lets you through.",
         ["AuthenticationFailed"] = "Check the user name and password (-Credential, the connection string, PGPASSWORD or the password file) and the server's pg_hba.conf rules.",
         ["DatabaseNotFound"] = "Check the database name (Get-PgBackupInfo lists what was backed up; psql -l lists the server's databases), or create the database first.",
+        ["NoDatabaseMatched"] = "Check the wildcard and -ExcludeDatabase against the server's databases (psql -l); names are case-sensitive, and templates and databases that refuse connections are never matched.",
+        ["InvalidStorageClass"] = "Use one of the S3 storage classes: " + string.Join(", ", Storage.S3.S3StorageClasses.Known) + ".",
         ["PgToolNotFound"] = "Install the PostgreSQL client tools (pg_dump, pg_restore, psql), or set $env:PGBACKUP_PG_BIN to the folder that holds them.",
         ["PgToolVersionMismatch"] = "Install PostgreSQL client tools at least as new as the server, or set $env:PGBACKUP_PG_BIN to the folder that holds them.",
         ["RepositoryNotFound"] = "Check the -Repository location (folder, bucket or container name) and create it if it should exist.",

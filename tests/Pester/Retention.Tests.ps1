@@ -232,6 +232,9 @@ Describe 'Backup metrics (Retention issue): -Status, -Since and -Summary with a 
         $script:repo = New-TestFolder -Prefix 'pgbackup-metrics'
         $script:connection = @{ Server = $cluster.Host; Port = $cluster.Port; Credential = (New-TestCredential) }
         $script:good = New-PgBackup @connection -Database shop -Repository $repo
+        # Exists but takes no connections: the attempt passes the pre-flight check and fails for real (a name the server
+        # lacks would be a mistake that writes nothing).
+        $null = $script:cluster.Psql('postgres', 'CREATE DATABASE no_such_db ALLOW_CONNECTIONS false;')
         $script:unknownDbErrors = @()
         New-PgBackup @connection -Database 'no_such_db' -Repository $repo -ErrorAction SilentlyContinue -ErrorVariable script:unknownDbErrors
         $script:deniedErrors = @()
@@ -242,9 +245,9 @@ Describe 'Backup metrics (Retention issue): -Status, -Since and -Summary with a 
         Remove-Item $script:repo -Recurse -Force -ErrorAction SilentlyContinue
     }
 
-    It 'New-PgBackup against an unknown database fails with a non-terminating error and records a Failed manifest' {
+    It 'New-PgBackup against a database that refuses connections fails with a non-terminating error and records a Failed manifest' {
         $unknownDbErrors | Should -HaveCount 1
-        $unknownDbErrors[0].FullyQualifiedErrorId | Should -BeExactly 'DatabaseNotFound,PgBackup.Commands.NewPgBackupCommand'
+        $unknownDbErrors[0].FullyQualifiedErrorId | Should -BeExactly 'ConnectionFailed,PgBackup.Commands.NewPgBackupCommand'
         $deniedErrors | Should -HaveCount 1
         $deniedErrors[0].FullyQualifiedErrorId | Should -BeExactly 'PgDumpFailed,PgBackup.Commands.NewPgBackupCommand'
         @(Get-PgBackupInfo -Repository $repo -Status Failed).Database | Sort-Object | Should -Be @('no_such_db', 'shop')

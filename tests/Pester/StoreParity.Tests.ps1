@@ -298,7 +298,10 @@ Describe 'Store parity (<Store>): failed backups' -ForEach @(@{ Store = 's3' }, 
         $endpoint = Get-EndpointArgs
         $prefix = New-Prefix 'failed'
         $remote = Get-StoreUri $prefix
-        $missing = 'no_such_db_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+        # A database that exists but takes no connections: past the pre-flight check (a name the server lacks would be a
+        # mistake that writes nothing), the attempt itself fails and is recorded.
+        $missing = 'closed_db_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+        $null = $script:Cluster.Psql('postgres', "CREATE DATABASE $missing ALLOW_CONNECTIONS false;")
 
         $errors = $null
         $result = New-PgBackup -Database $missing -ConnectionString $script:ConnectionString -Repository $remote @endpoint `
@@ -306,7 +309,7 @@ Describe 'Store parity (<Store>): failed backups' -ForEach @(@{ Store = 's3' }, 
 
         $result | Should -BeNullOrEmpty
         $errors.Count | Should -Be 1
-        $errors[0].FullyQualifiedErrorId | Should -Be 'DatabaseNotFound,PgBackup.Commands.NewPgBackupCommand'
+        $errors[0].FullyQualifiedErrorId | Should -Be 'ConnectionFailed,PgBackup.Commands.NewPgBackupCommand'
         $keys = @(Get-StoreKeys $prefix)
         $keys.Count | Should -Be 1
         $keys[0] | Should -BeLike '*.manifest.json'

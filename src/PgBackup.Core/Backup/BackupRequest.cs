@@ -3,10 +3,14 @@ using PgBackup.Storage;
 
 namespace PgBackup.Backup;
 
-/// <summary>One database to back up, and how.</summary>
+/// <summary>One database (or the server's globals) to back up, and how.</summary>
 internal sealed record BackupRequest
 {
+    /// <summary>The database to dump; for <see cref="BackupKind.Globals"/> the one pg_dumpall connects to.</summary>
     public required string Database { get; init; }
+
+    /// <summary>Globals: pg_dumpall --globals-only, always a plain script (Format, SchemaOnly and RowCounts do not apply).</summary>
+    public BackupKind Kind { get; init; } = BackupKind.Database;
 
     public required PgConnectionSettings Connection { get; init; }
 

@@ -39,6 +39,12 @@ internal sealed class BackupService
 
     public async Task<BackupInfo> RunAsync(BackupRequest request, CancellationToken cancellationToken)
     {
+        if (request.Kind == BackupKind.Globals)
+        {
+            // pg_dumpall writes globals only as a script: nothing else about the dump can be chosen.
+            request = request with { Format = BackupFormat.Plain, SchemaOnly = false, RowCounts = false };
+        }
+
         var repository = request.Repository;
         var connection = request.Connection with { Database = request.Database };
         var redactor = new SecretRedactor([connection.Password]);
@@ -65,11 +71,12 @@ internal sealed class BackupService
             await using (var db = await server.OpenAsync(request.Database, cancellationToken).ConfigureAwait(false))
             {
                 serverVersion = await PgServerConnection.GetServerVersionAsync(db, cancellationToken).ConfigureAwait(false);
-                estimatedSize = await EstimateSizeAsync(db, cancellationToken).ConfigureAwait(false);
+                // The globals are a few kilobytes whatever the size of the database pg_dumpall connects to.
+                estimatedSize = request.Kind == BackupKind.Globals ? null : await EstimateSizeAsync(db, cancellationToken).ConfigureAwait(false);
             }
 
             serverVersionText = serverVersion.Text;
-            var pgDump = await _locator.FindAsync("pg_dump", serverVersion.Major, cancellationToken).ConfigureAwait(false);
+            var pgDump = await _locator.FindAsync(request.Kind == BackupKind.Globals ? "pg_dumpall" : "pg_dump", serverVersion.Major, cancellationToken).ConfigureAwait(false);
             pgDumpVersionText = pgDump.Version.Text;
             plan = CompressionPlan.For(request.Format, request.Compression, request.CompressionLevel, pgDump.Version.Major);
             artifactKey = BackupNaming.ArtifactKey(id, startedAt, BackupNaming.Extension(request.Format, plan.StreamCompression));
@@ -84,7 +91,7 @@ internal sealed class BackupService
                 _log.Verbose($"Counted rows of {snapshot.RowCounts.Count} tables in snapshot {snapshot.Id}; pg_dump dumps that snapshot.");
             }
 
-            var arguments = PgDumpArguments.Build(
+            var arguments = request.Kind == BackupKind.Globals ? PgDumpAllArguments.Globals(request.Database) : PgDumpArguments.Build(
                 new PgDumpOptions
                 {
                     Database = request.Database,
@@ -110,7 +117,7 @@ internal sealed class BackupService
                 }
             }
 
-            var (sha256, size) = await DumpIntoAsync(pgDump, arguments, connection, upload.Content, plan, request.Database, estimatedSize, redactor, cancellationToken).ConfigureAwait(false);
+            var (sha256, size) = await DumpIntoAsync(pgDump, arguments, connection, upload.Content, plan, RecordedDatabase(request), estimatedSize, redactor, cancellationToken).ConfigureAwait(false);
             storedBytes = size;
             await upload.CommitAsync(sha256, size, cancellationToken).ConfigureAwait(false);
             stopwatch.Stop();
@@ -294,17 +301,22 @@ internal sealed class BackupService
         }
     }
 
-    private string NewId(BackupRequest request, DateTime startedAt) => BackupNaming.CreateId(request.Database, startedAt, _nameSuffix?.Invoke());
+    private string NewId(BackupRequest request, DateTime startedAt) => BackupNaming.CreateId(request.Database, startedAt, _nameSuffix?.Invoke(), request.Kind);
+
+    /// <summary>The database a backup is listed under: the one dumped, or "(globals)" for the server's globals.</summary>
+    private static string RecordedDatabase(BackupRequest request) => request.Kind == BackupKind.Globals ? BackupNaming.GlobalsDatabaseName : request.Database;
 
     /// <summary>What a store may attach to the backup's objects (S3 object metadata).</summary>
-    private static ArtifactMetadata Metadata(BackupRequest request, DateTime startedAt) => new(request.Database, startedAt, request.BackupType, ToolInfo.Version);
+    private static ArtifactMetadata Metadata(BackupRequest request, DateTime startedAt) => new(RecordedDatabase(request), startedAt, request.BackupType, ToolInfo.Version);
 
     private static BackupManifest NewManifest(BackupRequest request, Connection.PgConnectionSettings connection, string id, DateTime startedAt, CompressionPlan plan) => new()
     {
+        SchemaVersion = BackupManifest.SchemaVersionFor(request.Kind),
         Tool = ToolInfo.Name,
         ToolVersion = ToolInfo.Version,
         Id = id,
-        Database = request.Database,
+        Database = RecordedDatabase(request),
+        Kind = request.Kind,
         Server = connection.ServerDisplay,
         StartedAt = startedAt,
         Format = request.Format,

@@ -15,7 +15,10 @@ internal sealed record CatalogQuery
 
     public BackupStatus? Status { get; init; }
 
-    /// <summary>Only the newest backup per database (newest Succeeded unless <see cref="Status"/> says otherwise).</summary>
+    /// <summary>Only backups of this kind; null means both.</summary>
+    public BackupKind? Kind { get; init; }
+
+    /// <summary>Only the newest backup per database (and the newest globals backup) (newest Succeeded unless <see cref="Status"/> says otherwise).</summary>
     public bool LatestOnly { get; init; }
 }
 
@@ -61,7 +64,7 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
         bool Wanted(string database) => matchers.Length == 0 || matchers.Any(m => m(database));
 
         var unnamed = new List<string>();
-        var named = new List<(string Key, string Database, DateTime StartedAtUtc)>();
+        var named = new List<(string Key, string Database, DateTime StartedAtUtc, BackupKind Kind)>();
         await foreach (var item in repository.ListAsync(string.Empty, cancellationToken).ConfigureAwait(false))
         {
             if (!BackupNaming.IsManifestKey(item.Key))
@@ -73,16 +76,17 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
             {
                 unnamed.Add(item.Key);
             }
-            else if (Wanted(parsed.Database) && (since is null || parsed.StartedAtUtc.AddSeconds(1) > since.Value))
+            else if (Wanted(parsed.Database) && (query.Kind is null || parsed.Kind == query.Kind) && (since is null || parsed.StartedAtUtc.AddSeconds(1) > since.Value))
             {
                 // The key holds the start to the second: the manifest's own time is within that second.
-                named.Add((item.Key, parsed.Database, parsed.StartedAtUtc));
+                named.Add((item.Key, parsed.Database, parsed.StartedAtUtc, parsed.Kind));
             }
         }
 
         var status = query.LatestOnly ? query.Status ?? BackupStatus.Succeeded : query.Status;
         bool Selected(BackupInfo b)
             => Wanted(b.Database)
+            && (query.Kind is null || b.Kind == query.Kind)
             && (since is null || b.StartedAt >= since.Value)
             && (status is null || b.Status == status)
             && !(query.LatestOnly && IsFutureDated(b.StartedAt, nowUtc));
@@ -90,7 +94,8 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
         var read = new List<BackupInfo>(await ReadManyAsync(unnamed, nowUtc, cancellationToken).ConfigureAwait(false));
         if (query.LatestOnly)
         {
-            var groups = named.GroupBy(k => k.Database, StringComparer.Ordinal).ToList();
+            // One series per kind and database: the globals never stand in for a database that happens to share the name.
+            var groups = named.GroupBy(k => (k.Kind, k.Database)).ToList();
             var perDatabase = new BackupInfo?[groups.Count];
             await Parallel.ForAsync(0, groups.Count, new ParallelOptions { MaxDegreeOfParallelism = ParallelReads, CancellationToken = cancellationToken }, async (i, ct) =>
             {
@@ -138,7 +143,7 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
             .ThenByDescending(b => b.Id, StringComparer.Ordinal);
         if (query.LatestOnly)
         {
-            selected = selected.GroupBy(b => b.Database, StringComparer.Ordinal).Select(g => g.First()).OrderByDescending(b => b.StartedAt);
+            selected = selected.GroupBy(b => (b.Kind, b.Database)).Select(g => g.First()).OrderByDescending(b => b.StartedAt);
         }
 
         return selected.ToList();
@@ -196,6 +201,7 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
         {
             Id = manifest.Id,
             Database = manifest.Database,
+            Kind = manifest.Kind,
             Server = manifest.Server,
             ServerVersion = manifest.ServerVersion,
             PgDumpVersion = manifest.PgDumpVersion,

@@ -8,9 +8,23 @@ namespace PgBackup.Catalog;
 /// </summary>
 internal sealed record BackupManifest
 {
-    public const int CurrentSchemaVersion = 1;
+    /// <summary>The newest schema this version reads.</summary>
+    public const int CurrentSchemaVersion = 2;
 
-    public int SchemaVersion { get; init; } = CurrentSchemaVersion;
+    /// <summary>
+    /// What a database backup's manifest is written as: version 1 readers read it right (they ignore <see cref="Kind"/>).
+    /// </summary>
+    public const int DatabaseSchemaVersion = 1;
+
+    /// <summary>
+    /// What a globals backup's manifest is written as: a version 1 reader would take it for a database called
+    /// "(globals)" and restore the roles script into such a database, so it must refuse it ("update the module").
+    /// </summary>
+    public const int GlobalsSchemaVersion = 2;
+
+    public static int SchemaVersionFor(BackupKind kind) => kind == BackupKind.Globals ? GlobalsSchemaVersion : DatabaseSchemaVersion;
+
+    public int SchemaVersion { get; init; } = DatabaseSchemaVersion;
 
     public required string Tool { get; init; }
 
@@ -19,6 +33,9 @@ internal sealed record BackupManifest
     public required string Id { get; init; }
 
     public required string Database { get; init; }
+
+    /// <summary>Absent in manifests written before kinds existed: those are all <see cref="BackupKind.Database"/>.</summary>
+    public BackupKind Kind { get; init; }
 
     /// <summary>host:port, never credentials.</summary>
     public required string Server { get; init; }

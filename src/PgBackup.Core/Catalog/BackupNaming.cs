@@ -22,10 +22,20 @@ internal static partial class BackupNaming
     /// </summary>
     public const int NameAttempts = 8;
 
-    public static string CreateId(string database, DateTime startedAtUtc, string? randomHex = null)
+    /// <summary>The <see cref="BackupInfo.Database"/> of every <see cref="BackupKind.Globals"/> backup: what lists and summaries show.</summary>
+    public const string GlobalsDatabaseName = "(globals)";
+
+    /// <summary>
+    /// The name part of a globals backup's key. <see cref="EncodeDatabaseName"/> escapes '~', so no database's
+    /// backups can ever be named like this: a database called "(globals)" or "~globals" keeps its own series.
+    /// </summary>
+    public const string GlobalsKeyName = "~globals";
+
+    public static string CreateId(string database, DateTime startedAtUtc, string? randomHex = null, BackupKind kind = BackupKind.Database)
     {
         randomHex ??= Convert.ToHexString(RandomNumberGenerator.GetBytes(2)).ToLowerInvariant();
-        return $"{EncodeDatabaseName(database)}_{startedAtUtc.ToUniversalTime().ToString(TimestampFormat, CultureInfo.InvariantCulture)}_{randomHex}";
+        var name = kind == BackupKind.Globals ? GlobalsKeyName : EncodeDatabaseName(database);
+        return $"{name}_{startedAtUtc.ToUniversalTime().ToString(TimestampFormat, CultureInfo.InvariantCulture)}_{randomHex}";
     }
 
     /// <summary>The artifact's key: date folders from the start time, then id and extension.</summary>
@@ -38,10 +48,10 @@ internal static partial class BackupNaming
     public static string ManifestKeyFor(string artifactKey) => artifactKey + ManifestSuffix;
 
     /// <summary>
-    /// The database and start time (to the second) a key's file name was made from, so a listing can be filtered
-    /// before any manifest is fetched. False for names outside the layout; the manifest stays the authority.
+    /// The database (kind included) and start time (to the second) a key's file name was made from, so a listing can be
+    /// filtered before any manifest is fetched. False for names outside the layout; the manifest stays the authority.
     /// </summary>
-    public static bool TryParseKey(string key, out (string Database, DateTime StartedAtUtc) parsed)
+    public static bool TryParseKey(string key, out (string Database, DateTime StartedAtUtc, BackupKind Kind) parsed)
     {
         parsed = default;
         var match = KeyName().Match(key);
@@ -52,6 +62,12 @@ internal static partial class BackupNaming
         }
 
         var encoded = match.Groups["database"].Value;
+        if (string.Equals(encoded, GlobalsKeyName, StringComparison.Ordinal))
+        {
+            parsed = (GlobalsDatabaseName, DateTime.SpecifyKind(started, DateTimeKind.Utc), BackupKind.Globals);
+            return true;
+        }
+
         string database;
         try
         {
@@ -68,9 +84,13 @@ internal static partial class BackupNaming
             return false;
         }
 
-        parsed = (database, DateTime.SpecifyKind(started, DateTimeKind.Utc));
+        parsed = (database, DateTime.SpecifyKind(started, DateTimeKind.Utc), BackupKind.Database);
         return true;
     }
+
+    /// <summary>The database a key's name part stands for, as lists show it: "(globals)" for a globals backup.</summary>
+    public static string DatabaseOfKeyName(string keyName)
+        => string.Equals(keyName, GlobalsKeyName, StringComparison.Ordinal) ? GlobalsDatabaseName : Uri.UnescapeDataString(keyName);
 
     public static bool IsManifestKey(string key) => key.EndsWith(ManifestSuffix, StringComparison.Ordinal);
 

@@ -8,8 +8,9 @@ internal static class BackupSummaries
     {
         ArgumentNullException.ThrowIfNull(backups);
         return backups
-            .GroupBy(backup => (backup.Repository, backup.Database))
+            .GroupBy(backup => (backup.Repository, backup.Kind, backup.Database))
             .OrderBy(group => group.Key.Repository, StringComparer.Ordinal)
+            .ThenBy(group => group.Key.Kind)
             .ThenBy(group => group.Key.Database, StringComparer.Ordinal)
             .Select(group => Summarize(group.Key.Repository, group.Key.Database, group.ToList()))
             .ToList();

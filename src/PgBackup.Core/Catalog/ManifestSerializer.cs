@@ -54,6 +54,12 @@ internal static class ManifestSerializer
             throw new InvalidManifestException($"{source} names an empty artifact.", source);
         }
 
+        // A globals backup is a plain SQL script applied statement by statement; no other form of one is ever written.
+        if (manifest.Kind == BackupKind.Globals && (manifest.Format != BackupFormat.Plain || manifest.SchemaVersion < BackupManifest.GlobalsSchemaVersion))
+        {
+            throw new InvalidManifestException($"{source} says it is a globals backup but is not one as PgBackup writes them (plain format, schema version {BackupManifest.GlobalsSchemaVersion}).", source);
+        }
+
         if (manifest.Status == BackupStatus.Succeeded && manifest.Artifact is null)
         {
             throw new InvalidManifestException($"{source} says Succeeded but names no artifact.", source);

@@ -88,6 +88,17 @@ internal sealed class InvalidRepositoryException(string message, object? target 
 internal sealed class RepositoryObjectExistsException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("RepositoryObjectExists", FailureCategory.WriteError, message, target, inner);
 
+/// <summary>-StorageClass names no S3 storage class: refused before anything runs.</summary>
+internal sealed class InvalidStorageClassException(string message, object? target = null)
+    : PgBackupException("InvalidStorageClass", FailureCategory.InvalidArgument, message, target);
+
+/// <summary>
+/// No database matched a -Database wildcard (or -ExcludeDatabase left none): refused before anything runs, nothing is
+/// written, so a typo in a nightly job is an error rather than a "Failed backup" of a database that does not exist.
+/// </summary>
+internal sealed class NoDatabaseMatchedException(string message, object? target = null)
+    : PgBackupException("NoDatabaseMatched", FailureCategory.ObjectNotFound, message, target);
+
 internal sealed class InvalidManifestException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("InvalidManifest", FailureCategory.InvalidData, message, target, inner);
 

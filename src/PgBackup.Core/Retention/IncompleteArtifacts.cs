@@ -29,7 +29,7 @@ internal static partial class IncompleteArtifacts
         var cutoff = nowUtc - MinimumAge;
         return objects
             .Where(item => LayoutName().Match(item.Key) is { Success: true } name
-                && (matchers.Length == 0 || matchers.Any(matches => matches(Uri.UnescapeDataString(name.Groups["database"].Value)))))
+                && (matchers.Length == 0 || matchers.Any(matches => matches(BackupNaming.DatabaseOfKeyName(name.Groups["database"].Value)))))
             .Where(item => !BackupNaming.IsManifestKey(item.Key))
             // Its own manifest (even a Failed or unreadable one) means it is not ours to judge here.
             .Where(item => !manifests.Contains(BackupNaming.ManifestKeyFor(item.Key)) && !vouchedFor.Contains(item.Key))

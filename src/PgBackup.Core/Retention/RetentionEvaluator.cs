@@ -76,8 +76,10 @@ internal static class RetentionEvaluator
         var nowUtc = now.Kind == DateTimeKind.Local ? now.ToUniversalTime() : DateTime.SpecifyKind(now, DateTimeKind.Utc);
         var decisions = new List<RetentionDecision>();
         var groups = backups
-            .GroupBy(backup => (backup.Repository, backup.Database))
+            // Globals are their own series: they neither count for nor keep a database's backups.
+            .GroupBy(backup => (backup.Repository, backup.Kind, backup.Database))
             .OrderBy(group => group.Key.Repository, StringComparer.Ordinal)
+            .ThenBy(group => group.Key.Kind)
             .ThenBy(group => group.Key.Database, StringComparer.Ordinal);
         foreach (var group in groups)
         {

@@ -22,9 +22,11 @@ internal static class RepositoryFactory
             throw new InvalidBackupRequestException("The repository location is empty.");
         }
 
+        RejectMalformedUri(location);
         if (S3Location.IsS3(location))
         {
-            return new S3Repository(S3Location.Parse(location), s3Options ?? new S3RepositoryOptions());
+            var options = s3Options ?? new S3RepositoryOptions();
+            return new S3Repository(S3Location.Parse(location), options with { StorageClass = S3StorageClasses.Normalize(options.StorageClass) });
         }
 
         if (AzureBlobLocation.IsAzure(location))
@@ -39,6 +41,30 @@ internal static class RepositoryFactory
 
         return new LocalRepository(location);
     }
+
+    /// <summary>
+    /// InvalidRepository for a repository scheme written without its "//" (<c>s3:/bucket</c>, <c>az:container</c>,
+    /// <c>https:/host</c>): PowerShell would take "s3:" for a drive and fail with DriveNotFound, or a folder
+    /// called "s3:" would be made. Call before resolving a location as a path.
+    /// </summary>
+    public static void RejectMalformedUri(string location)
+    {
+        var colon = location.IndexOf(':', StringComparison.Ordinal);
+        if (colon <= 0 || location.AsSpan(colon).StartsWith("://", StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var scheme = location[..colon];
+        if (RepositorySchemes.Contains(scheme, StringComparer.OrdinalIgnoreCase))
+        {
+            throw new InvalidRepositoryException(
+                $"\"{location}\" is not a repository URI: write {scheme.ToLowerInvariant()}:// with two slashes (s3://bucket/prefix, az://container/prefix, https://account.blob.core.windows.net/container/prefix).",
+                location);
+        }
+    }
+
+    private static readonly string[] RepositorySchemes = ["s3", "az", "http", "https"];
 
     /// <summary>
     /// Re-opens a repository a backup was read from (<see cref="BackupInfo.RepositoryDescriptor"/>): what the

@@ -40,6 +40,11 @@ public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
     [Parameter(ParameterSetName = SummarySet)]
     public BackupStatus? Status { get; set; }
 
+    /// <summary>Only backups of this kind: Database (pg_dump of one database) or Globals (roles and tablespaces).</summary>
+    [Parameter(ParameterSetName = RepositorySet)]
+    [Parameter(ParameterSetName = SummarySet)]
+    public BackupKind? Kind { get; set; }
+
     /// <summary>One PgBackup.BackupSummary per database (count, success rate, size, last success...) instead of each backup.</summary>
     [Parameter(Mandatory = true, ParameterSetName = SummarySet)]
     public SwitchParameter Summary { get; set; }
@@ -75,7 +80,7 @@ public sealed class GetPgBackupInfoCommand : PgBackupCmdlet
         }
 
         var repository = OpenRepository(Repository);
-        var query = new CatalogQuery { DatabasePatterns = Database ?? [], LatestOnly = Latest.IsPresent, Since = Since, Status = Status };
+        var query = new CatalogQuery { DatabasePatterns = Database ?? [], LatestOnly = Latest.IsPresent, Since = Since, Status = Status, Kind = Kind };
         var summary = Summary.IsPresent;
         RunAsync(async (pipeline, cancellationToken) =>
         {

@@ -1,8 +1,12 @@
 using System.Collections;
+using System.Diagnostics;
 using System.Management.Automation;
 using PgBackup.Backup;
+using PgBackup.Catalog;
 using PgBackup.Connection;
+using PgBackup.Diagnostics;
 using PgBackup.Errors;
+using PgBackup.Server;
 using PgBackup.Storage;
 using PgBackup.Storage.Azure;
 using PgBackup.Storage.S3;
@@ -15,13 +19,33 @@ namespace PgBackup.Commands;
 /// <para type="description">Streams pg_dump output through SHA-256 into the repository and writes the manifest last.
 /// Writes one PgBackup.BackupInfo per database as soon as it is committed.</para>
 /// </summary>
-[Cmdlet(VerbsCommon.New, "PgBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
+[Cmdlet(VerbsCommon.New, "PgBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low, DefaultParameterSetName = DatabaseSet)]
 [OutputType(typeof(BackupInfo))]
 public sealed class NewPgBackupCommand : PgConnectionCmdlet
 {
-    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    private const string DatabaseSet = "Database";
+    private const string AllDatabasesSet = "AllDatabases";
+
+    /// <summary>Names or wildcards, expanded against the server's databases before anything is written.</summary>
+    [Parameter(Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = DatabaseSet)]
+    [Alias("Name", "DatabaseName", "datname")]
+    [SupportsWildcards]
     [ValidateNotNullOrEmpty]
     public string[]? Database { get; set; }
+
+    /// <summary>Every database that allows connections, templates excluded.</summary>
+    [Parameter(Mandatory = true, ParameterSetName = AllDatabasesSet)]
+    public SwitchParameter AllDatabases { get; set; }
+
+    /// <summary>Wildcards of databases to leave out of -AllDatabases and of -Database wildcards.</summary>
+    [Parameter]
+    [SupportsWildcards]
+    [ValidateNotNullOrEmpty]
+    public string[]? ExcludeDatabase { get; set; }
+
+    /// <summary>Also back up the server's roles, memberships, role settings and tablespaces (pg_dumpall --globals-only), once per run.</summary>
+    [Parameter]
+    public SwitchParameter IncludeGlobals { get; set; }
 
     [Parameter]
     [Alias("Path", "Destination")]
@@ -110,9 +134,16 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     private string? _backupType;
     private Dictionary<string, string>? _tags;
     private bool _sawDatabase;
+    private IReadOnlyList<ServerDatabase>? _serverDatabases;
+    private bool _listedServerDatabases;
+    private readonly Stopwatch _runTime = new();
+    private int _succeeded;
+    private int _failed;
+    private long _bytes;
 
     private protected override void OnBegin()
     {
+        _runTime.Start();
         _connection = ResolveConnection();
         _repository = OpenRepository(Repository);
         // Nobody at a prompt (scheduled task, CI, -NonInteractive): the backup is recorded as automated.
@@ -129,34 +160,90 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         }
 
         _sawDatabase = true;
-        var databases = Database;
-        RunAsync(async (pipeline, cancellationToken) =>
-        {
-            foreach (var database in databases)
-            {
-                await BackupOneAsync(database, pipeline, cancellationToken).ConfigureAwait(false);
-            }
-        });
+        var selection = new DatabaseSelectionRequest { Databases = Database, Exclude = ExcludeDatabase ?? [] };
+        RunAsync((pipeline, cancellationToken) => BackupSelectionAsync(selection, pipeline, cancellationToken));
     }
 
     private protected override void OnEnd()
     {
-        if (_sawDatabase)
+        var exclude = ExcludeDatabase ?? [];
+        var includeGlobals = IncludeGlobals.IsPresent;
+        RunAsync(async (pipeline, cancellationToken) =>
         {
+            if (AllDatabases.IsPresent)
+            {
+                await BackupSelectionAsync(new DatabaseSelectionRequest { AllDatabases = true, Exclude = exclude }, pipeline, cancellationToken).ConfigureAwait(false);
+            }
+            else if (!_sawDatabase && !includeGlobals)
+            {
+                // No -Database: back up the one the connection names (connection string, DATABASE_URL, PGDATABASE).
+                var database = _connection!.Database
+                    ?? throw new InvalidBackupRequestException("Name the database to back up: -Database, -AllDatabases, -IncludeGlobals, or a database in -ConnectionString, DATABASE_URL or PGDATABASE.");
+                await BackupOneAsync(database, BackupKind.Database, pipeline, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (includeGlobals)
+            {
+                // pg_dumpall connects to the connection's database, else postgres: the globals are the server's either way.
+                await BackupOneAsync(_connection!.Database ?? "postgres", BackupKind.Globals, pipeline, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (_succeeded + _failed > 0)
+            {
+                pipeline.WriteInformation(
+                    $"New-PgBackup: {_succeeded} succeeded, {_failed} failed, {ByteSize.Format(_bytes)} stored in {_runTime.Elapsed:hh\\:mm\\:ss}.",
+                    "PgBackup", "Summary");
+            }
+        });
+    }
+
+    /// <summary>
+    /// Expands names and wildcards against the server (listed once per run) before anything is written: a mistake
+    /// (unknown name, wildcard without a match) is a non-terminating error that writes nothing for this input.
+    /// </summary>
+    private async Task BackupSelectionAsync(DatabaseSelectionRequest selection, CmdletPipeline pipeline, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> databases;
+        try
+        {
+            if (!_listedServerDatabases)
+            {
+                await using var server = new PgServer(_connection!);
+                _serverDatabases = await DatabaseSelection.ListAsync(server, cancellationToken).ConfigureAwait(false);
+                _listedServerDatabases = true;
+            }
+
+            databases = DatabaseSelection.Select(selection, _serverDatabases, _connection!.ServerDisplay);
+        }
+        catch (PgBackupException ex) when (ex is DatabaseNotFoundException or NoDatabaseMatchedException)
+        {
+            pipeline.WriteError(ex, ex.TargetObject);
+            return;
+        }
+        catch (PgBackupException) when (!selection.NeedsServerList)
+        {
+            // The server is down or refuses us: each named database's attempt fails and is recorded, so monitoring sees it.
+            databases = selection.Databases;
+        }
+        catch (PgBackupException ex)
+        {
+            // Nothing to name a Failed manifest after (the wildcard's matches are unknown): the error says it all.
+            _failed++;
+            pipeline.WriteError(ex, _connection!.ServerDisplay);
             return;
         }
 
-        // No -Database: back up the one the connection names (connection string, DATABASE_URL, PGDATABASE).
-        var database = _connection!.Database
-            ?? throw new InvalidBackupRequestException("Name the database to back up: -Database, or a database in -ConnectionString, DATABASE_URL or PGDATABASE.");
-        RunAsync((pipeline, cancellationToken) => BackupOneAsync(database, pipeline, cancellationToken));
+        foreach (var database in databases)
+        {
+            await BackupOneAsync(database, BackupKind.Database, pipeline, cancellationToken).ConfigureAwait(false);
+        }
     }
 
-    private async Task BackupOneAsync(string database, CmdletPipeline pipeline, CancellationToken cancellationToken)
+    private async Task BackupOneAsync(string database, BackupKind kind, CmdletPipeline pipeline, CancellationToken cancellationToken)
     {
         // Asked before anything runs: -WhatIf starts no pg_dump and writes nothing (not even a Failed manifest).
         if (!await pipeline.ShouldProcessAsync(
-                $"database \"{database}\" on {_connection!.ServerDisplay}",
+                kind == BackupKind.Globals ? $"globals (roles, memberships, settings, tablespaces) of {_connection!.ServerDisplay}" : $"database \"{database}\" on {_connection!.ServerDisplay}",
                 $"Back up into {_repository!.Location}",
                 cancellationToken).ConfigureAwait(false))
         {
@@ -166,6 +253,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         var request = new BackupRequest
         {
             Database = database,
+            Kind = kind,
             Connection = _connection!,
             Repository = _repository!,
             Format = Format,
@@ -181,6 +269,8 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         try
         {
             var backup = await new BackupService(log: pipeline.Log, progress: pipeline.Progress()).RunAsync(request, cancellationToken).ConfigureAwait(false);
+            _succeeded++;
+            _bytes += backup.SizeBytes;
             pipeline.WriteObject(backup);
             if (Verify.IsPresent)
             {
@@ -189,7 +279,8 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         }
         catch (PgBackupException ex)
         {
-            pipeline.WriteError(ex, database);
+            _failed++;
+            pipeline.WriteError(ex, kind == BackupKind.Globals ? BackupNaming.GlobalsDatabaseName : database);
         }
     }
 

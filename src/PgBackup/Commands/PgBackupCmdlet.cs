@@ -78,6 +78,7 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
     private protected string ResolveLocation(string location)
     {
         EnsurePipelineThread();
+        RepositoryFactory.RejectMalformedUri(location);
         return location.Contains("://", StringComparison.Ordinal)
             ? location
             : SessionState.Path.GetUnresolvedProviderPathFromPSPath(location);
