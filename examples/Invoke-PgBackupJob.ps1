@@ -5,7 +5,8 @@ The nightly PgBackup job, for cron, systemd, Task Scheduler and CI pipelines.
 
 .DESCRIPTION
 1. Backs up every database of the server (templates excluded) and its globals (roles, tablespaces), with row counts.
-2. Tests each new backup at the Structure level (checksum + pg_restore --list + tables against the manifest).
+2. Tests each new backup at the Structure level (checksum + pg_restore --list + tables against the manifest); the
+   globals, a SQL script, at the Checksum level.
 3. On -RestoreTestDay (Sunday by default): test-restores the newest backup of each database into a temporary
    database (Test-PgBackup -Level Restore), which is always dropped again.
 4. Applies the retention policy (GFS: -KeepDaily, -KeepWeekly, -KeepMonthly; the newest good backup always stays).
@@ -66,7 +67,13 @@ $backupOptions = @{ AllDatabases = $true; IncludeGlobals = $true; RowCounts = $t
 if ($ExcludeDatabase) { $backupOptions.ExcludeDatabase = @($ExcludeDatabase -split ',' | ForEach-Object Trim | Where-Object { $_ }) }
 $backups = @(Invoke-JobStep { New-PgBackup @backupOptions })
 
-$tested = @(Invoke-JobStep { $backups | Where-Object Status -EQ 'Succeeded' | Test-PgBackup -Level Structure @logging })
+# Structure reads a database dump's table of contents (pg_restore --list); the globals are a SQL script from
+# pg_dumpall, checked at Checksum level (size, SHA-256, compression frames).
+$tested = @(Invoke-JobStep {
+        $succeeded = @($backups | Where-Object Status -EQ 'Succeeded')
+        $succeeded | Where-Object Kind -EQ 'Database' | Test-PgBackup -Level Structure @logging
+        $succeeded | Where-Object Kind -EQ 'Globals' | Test-PgBackup -Level Checksum @logging
+    })
 
 $restoreTested = @()
 if ((Get-Date).DayOfWeek -in $RestoreTestDay) {

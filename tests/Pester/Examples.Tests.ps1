@@ -123,7 +123,9 @@ Describe 'Invoke-PgBackupJob.ps1 (the nightly job)' {
     }
 
     It 'exits 1 with a FAILED summary line and a Failed audit line when the server is unreachable' {
-        $closed = $script:Server + @{ PGPORT = '1' }
+        $closed = $script:Server.Clone()
+        $closed.PGPORT = '1'
+
         $run = Invoke-Example 'Invoke-PgBackupJob.ps1' @('-Repository', $script:Repo, '-LogPath', $script:Log) $closed
         $run.ExitCode | Should -Be 1
         $summary = @($run.Output | Where-Object { $_ -like 'PgBackup job *' })

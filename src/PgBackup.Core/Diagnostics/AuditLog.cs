@@ -50,7 +50,9 @@ internal sealed record AuditEntry
 /// <para>Concurrent writers: .NET's FileMode.Append only seeks to the end when the file is opened (it does not open
 /// with O_APPEND), so two processes appending at once could overwrite each other's lines. Every line is therefore
 /// written while holding a byte-range lock far beyond any real end of file — a cross-process mutex that never blocks
-/// readers (tail, Get-Content) of the actual lines — after seeking to the current end, in one unbuffered write.</para>
+/// readers (tail, Get-Content) of the actual lines — after seeking to the current end, in one unbuffered write; within
+/// one process, appenders also take turns on a process-wide lock. (macOS has no byte-range locks in .NET: there,
+/// only writers within one process are serialised.)</para>
 /// </summary>
 internal sealed class AuditLog
 {
@@ -60,6 +62,10 @@ internal sealed class AuditLog
     // A lock on this one byte (never written: no log reaches 4 EiB) serialises the appenders of all processes.
     private const long MutexOffset = 1L << 62;
     private static readonly TimeSpan LockTimeout = TimeSpan.FromSeconds(30);
+
+    // The byte-range lock is per process on Linux (fcntl): runspaces of one process (ForEach-Object -Parallel, thread
+    // jobs) take turns here first.
+    private static readonly object ProcessLock = new();
 
     public AuditLog(string path)
     {
@@ -72,26 +78,29 @@ internal sealed class AuditLog
     public void Append(AuditEntry entry, SecretRedactor redactor, DateTime? timeUtc = null)
     {
         var line = Serialize(entry, redactor, timeUtc ?? DateTime.UtcNow);
-        using var stream = new FileStream(Path, new FileStreamOptions
+        lock (ProcessLock)
         {
-            Mode = FileMode.Append,
-            Access = FileAccess.Write,
-            // Readers, other appenders and log rotation (rename, delete) are all welcome while we hold the file.
-            Share = FileShare.ReadWrite | FileShare.Delete,
-            // Unbuffered: the line goes to the file in one write call.
-            BufferSize = 0,
-        });
-        var locked = Lock(stream);
-        try
-        {
-            stream.Seek(0, SeekOrigin.End);
-            stream.Write(line);
-        }
-        finally
-        {
-            if (locked && !OperatingSystem.IsMacOS())
+            using var stream = new FileStream(Path, new FileStreamOptions
             {
-                stream.Unlock(MutexOffset, 1);
+                Mode = FileMode.Append,
+                Access = FileAccess.Write,
+                // Readers, other appenders and log rotation (rename, delete) are all welcome while we hold the file.
+                Share = FileShare.ReadWrite | FileShare.Delete,
+                // Unbuffered: the line goes to the file in one write call.
+                BufferSize = 0,
+            });
+            var locked = Lock(stream);
+            try
+            {
+                stream.Seek(0, SeekOrigin.End);
+                stream.Write(line);
+            }
+            finally
+            {
+                if (locked && !OperatingSystem.IsMacOS())
+                {
+                    stream.Unlock(MutexOffset, 1);
+                }
             }
         }
     }

@@ -97,7 +97,9 @@ internal sealed class AuditTrail
         var about = (target ?? failure.TargetObject) switch
         {
             BackupInfo backup => FromBackup(backup, action),
-            // New-PgBackup names the database it failed on; the other cmdlets the path they were given.
+            // New-PgBackup names the database it failed on (or the server, when it could not list its databases);
+            // the other cmdlets the path they were given.
+            string server when server == Server => Entry(action),
             string database when _operation == "New-PgBackup" => Entry(action) with { Database = database },
             string location => Entry(action) with { Location = location },
             _ => Entry(action),
@@ -144,15 +146,11 @@ internal sealed class AuditTrail
         Status = backup.Status.ToString(),
         BackupId = backup.Id,
         Database = backup.Database,
-        Kind = KindOf(backup),
+        Kind = backup.Kind.ToString(),
         Server = backup.Server,
         Repository = backup.Repository,
         Bytes = backup.SizeBytes,
     };
-
-    // BackupInfo.Kind (Database | Globals) arrives with issue 12; read by name so the log carries it as soon as it exists.
-    private static string KindOf(BackupInfo backup)
-        => backup.GetType().GetProperty("Kind")?.GetValue(backup)?.ToString() ?? "Database";
 
     private double SinceLastOutcome() => _sinceLastOutcome.Elapsed.TotalSeconds;
 
