@@ -141,3 +141,124 @@ exit (`$? ? 0 : 1)
         (Get-PgBackupInfo -Repository $script:Repo -Latest).Id | Sort-Object | Should -Be (@($globals[2].Id, $database.Id) | Sort-Object)
     }
 }
+
+Describe 'Whole-server restore onto a new server (issue 12)' {
+    BeforeAll {
+        $script:Source = Start-TestCluster
+        $script:Target = Start-TestCluster
+        $script:WholeRepo = New-TestFolder
+        $script:Source.Psql('postgres', @"
+CREATE ROLE app_owner LOGIN PASSWORD 'owner-Secr3t';
+CREATE ROLE app_reader LOGIN PASSWORD 'reader-Secr3t';
+CREATE ROLE analysts NOLOGIN;
+GRANT analysts TO app_reader;
+ALTER ROLE app_reader SET statement_timeout = '5s';
+CREATE DATABASE shop OWNER app_owner;
+CREATE DATABASE billing;
+CREATE DATABASE crm;
+"@) | Out-Null
+        $script:Source.Psql('shop', @"
+SET ROLE app_owner;
+CREATE TABLE orders (id int PRIMARY KEY, note text);
+INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1, 100) g;
+GRANT SELECT ON orders TO app_reader;
+"@) | Out-Null
+        $script:Source.Psql('billing', "CREATE TABLE invoices (id int PRIMARY KEY); INSERT INTO invoices SELECT generate_series(1, 10); GRANT SELECT ON invoices TO analysts;") | Out-Null
+        $script:Source.Psql('crm', "CREATE TABLE contacts (id int PRIMARY KEY, owner text DEFAULT current_user); ALTER TABLE contacts OWNER TO app_owner;") | Out-Null
+
+        function Get-DumpText($Cluster, [string] $Database) {
+            # The whole dump as text, owners and privileges included; \restrict lines carry a random key per run.
+            $text = & $Cluster.Tool('pg_dump') -h $Cluster.Host -p $Cluster.Port -U postgres --dbname="dbname=$Database"
+            ($text | Where-Object { $_ -notmatch '^\\(un)?restrict ' }) -join "`n"
+        }
+        function Get-RoleFacts($Cluster) {
+            $Cluster.Psql('postgres', @"
+SELECT string_agg(line, ' | ' ORDER BY line) FROM (
+  SELECT 'role ' || rolname || ' login=' || rolcanlogin || ' hash=' || coalesce(rolpassword, '-') AS line FROM pg_authid WHERE rolname IN ('app_owner', 'app_reader', 'analysts')
+  UNION ALL SELECT 'member ' || r.rolname || ' of ' || g.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.roleid WHERE r.rolname IN ('app_owner', 'app_reader', 'analysts')
+  UNION ALL SELECT 'setting ' || r.rolname || ' ' || array_to_string(s.setconfig, ',') FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname IN ('app_owner', 'app_reader', 'analysts')
+) facts;
+"@)
+        }
+    }
+    AfterAll {
+        if ($script:Source) { $script:Source.Dispose() }
+        if ($script:Target) { $script:Target.Dispose() }
+        Remove-Item $script:WholeRepo -Recurse -Force -ErrorAction SilentlyContinue
+    }
+
+    It 'backs up 3 databases and the globals, and the README pipeline brings them back with owners, privileges, roles, memberships and settings' {
+        $source = @{ Server = $script:Source.Host; Port = $script:Source.Port; Credential = New-TestCredential }
+        $backups = @(New-PgBackup -AllDatabases -ExcludeDatabase postgres -IncludeGlobals -Repository $script:WholeRepo @source -ErrorAction Stop)
+        @($backups | Where-Object Kind -eq 'Database').Database | Sort-Object | Should -Be @('billing', 'crm', 'shop')
+        @($backups | Where-Object Kind -eq 'Globals').Count | Should -Be 1
+
+        # Exactly the README's pipeline; the target server is the second, empty cluster (its user from PGUSER).
+        $r = $script:WholeRepo
+        $newhost = "$($script:Target.Host):$($script:Target.Port)"
+        $results = Invoke-WithEnvironment @{ PGUSER = 'postgres'; PGPASSWORD = $null; DATABASE_URL = $null } {
+            Get-PgBackupInfo -Repository $r -Latest | Restore-PgBackup -Server $newhost -Force -ErrorAction Stop
+        }
+
+        # The globals went first (Get-PgBackupInfo lists them last: they were taken last).
+        $results[0].TargetDatabase | Should -Be '(globals)'
+        $results[0].Created | Should -Contain 'role app_owner'
+        $results[0].Failed | Should -BeNullOrEmpty
+        ($results[0].Skipped -join "`n") | Should -Match 'role postgres'
+        ($results | Select-Object -Skip 1).TargetDatabase | Sort-Object | Should -Be @('billing', 'crm', 'shop')
+        Get-RoleFacts $script:Target | Should -Be (Get-RoleFacts $script:Source)
+        (Get-RoleFacts $script:Target) | Should -Match 'member app_reader of analysts'
+        (Get-RoleFacts $script:Target) | Should -Match 'setting app_reader statement_timeout=5s'
+        foreach ($database in 'shop', 'billing', 'crm') {
+            Get-DumpText $script:Target $database | Should -Be (Get-DumpText $script:Source $database) -Because "the dump of $database"
+        }
+        (Get-DumpText $script:Target 'shop') | Should -Match 'OWNER TO app_owner'
+        (Get-DumpText $script:Target 'shop') | Should -Match 'GRANT SELECT ON TABLE public.orders TO app_reader'
+    }
+
+    It 'restores globals onto a server that has some of the roles: leaves them alone, merges memberships and settings, -WhatIf lists statements without password hashes' {
+        $target = @{ Server = $script:Target.Host; Port = $script:Target.Port; Credential = New-TestCredential }
+        $globals = Get-PgBackupInfo -Repository $script:WholeRepo -Kind Globals -Latest
+        $script:Target.Psql('postgres', "ALTER ROLE app_owner PASSWORD 'changed-on-target'; REVOKE analysts FROM app_reader; ALTER ROLE app_reader RESET statement_timeout;") | Out-Null
+        $ownerHash = $script:Target.Psql('postgres', "SELECT rolpassword FROM pg_authid WHERE rolname = 'app_owner'")
+
+        # "What if:" lines go to the host: read from a fresh pwsh's output.
+        $run = Invoke-FreshPwsh -Script @"
+Import-Module '$(Get-PgBackupModulePath)'
+Get-PgBackupInfo -Repository '$($script:WholeRepo)' -Kind Globals -Latest | Restore-PgBackup -Server $($script:Target.Host) -Port $($script:Target.Port) -Credential ([pscredential]::new('postgres', (ConvertTo-SecureString 'unused-on-trust' -AsPlainText -Force))) -WhatIf
+"@
+        $run.ExitCode | Should -Be 0 -Because ($run.Output -join "`n")
+        $whatIf = $run.Output -join "`n"
+        $whatIf | Should -Match 'CREATE ROLE app_reader'
+        $whatIf | Should -Match "PASSWORD '\*\*\*'"
+        $whatIf | Should -Not -Match 'SCRAM-SHA-256'
+        $script:Target.Psql('postgres', "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = 'app_reader'") | Should -Be '0'
+
+        $result = $globals | Restore-PgBackup @target -Force -ErrorAction Stop
+        $result.Created | Should -BeNullOrEmpty
+        ($result.Skipped -join "`n") | Should -Match 'role app_owner exists and is left alone'
+        $script:Target.Psql('postgres', "SELECT rolpassword FROM pg_authid WHERE rolname = 'app_owner'") | Should -Be $ownerHash
+        (Get-RoleFacts $script:Target) | Should -Match 'member app_reader of analysts'
+        (Get-RoleFacts $script:Target) | Should -Match 'setting app_reader statement_timeout=5s'
+    }
+
+    It 'refuses a globals backup holding a statement pg_dumpall does not write, before applying any' {
+        $forged = New-TestFolder
+        try {
+            $globals = New-PgBackup -IncludeGlobals -Compression None -Repository $forged -Server $script:Source.Host -Port $script:Source.Port -Credential (New-TestCredential) -ErrorAction Stop
+            # The script gains a role and a DROP DATABASE, its manifest a matching checksum: the repository is untrusted.
+            Set-Content -Path $globals.Location -Value ((Get-Content -Raw $globals.Location) + "`nCREATE ROLE evil_one;`nDROP DATABASE shop;`n") -NoNewline
+            $manifest = Get-Content -Raw $globals.ManifestLocation | ConvertFrom-Json
+            $manifest.sizeBytes = (Get-Item $globals.Location).Length
+            $manifest.sha256 = (Get-FileHash $globals.Location -Algorithm SHA256).Hash.ToLowerInvariant()
+            $manifest | ConvertTo-Json -Depth 5 | Set-Content -Path $globals.ManifestLocation
+            $errors = $null
+            $null = Restore-PgBackup -Path $globals.ManifestLocation -Server $script:Target.Host -Port $script:Target.Port -Credential (New-TestCredential) -Force -ErrorAction SilentlyContinue -ErrorVariable errors
+            $errors.Count | Should -Be 1
+            $errors[0].FullyQualifiedErrorId | Should -BeLike 'UnsafeDump,*'
+            $script:Target.Psql('postgres', "SELECT count(*) FROM pg_roles WHERE rolname = 'evil_one'") | Should -Be '0'
+            $script:Target.Psql('postgres', "SELECT count(*) FROM pg_database WHERE datname = 'shop'") | Should -Be '1'
+        }
+        finally { Remove-Item $forged -Recurse -Force -ErrorAction SilentlyContinue }
+    }
+}
