@@ -166,6 +166,10 @@ GRANT SELECT ON orders TO app_reader;
         $script:Source.Psql('billing', "CREATE TABLE invoices (id int PRIMARY KEY); INSERT INTO invoices SELECT generate_series(1, 10); GRANT SELECT ON invoices TO analysts;") | Out-Null
         $script:Source.Psql('crm', "CREATE TABLE contacts (id int PRIMARY KEY, owner text DEFAULT current_user); ALTER TABLE contacts OWNER TO app_owner;") | Out-Null
 
+        # The source server's nightly backup, which every test below reads.
+        $source = @{ Server = $script:Source.Host; Port = $script:Source.Port; Credential = New-TestCredential }
+        $script:WholeBackups = @(New-PgBackup -AllDatabases -ExcludeDatabase postgres -IncludeGlobals -Repository $script:WholeRepo @source -ErrorAction Stop)
+
         function Get-DumpText($Cluster, [string] $Database) {
             # The whole dump as text, owners and privileges included; \restrict lines carry a random key per run.
             $text = & $Cluster.Tool('pg_dump') -h $Cluster.Host -p $Cluster.Port -U postgres --dbname="dbname=$Database"
@@ -188,8 +192,7 @@ SELECT string_agg(line, ' | ' ORDER BY line) FROM (
     }
 
     It 'backs up 3 databases and the globals, and the README pipeline brings them back with owners, privileges, roles, memberships and settings' {
-        $source = @{ Server = $script:Source.Host; Port = $script:Source.Port; Credential = New-TestCredential }
-        $backups = @(New-PgBackup -AllDatabases -ExcludeDatabase postgres -IncludeGlobals -Repository $script:WholeRepo @source -ErrorAction Stop)
+        $backups = $script:WholeBackups
         @($backups | Where-Object Kind -eq 'Database').Database | Sort-Object | Should -Be @('billing', 'crm', 'shop')
         @($backups | Where-Object Kind -eq 'Globals').Count | Should -Be 1
 
@@ -242,6 +245,22 @@ Get-PgBackupInfo -Repository '$($script:WholeRepo)' -Kind Globals -Latest | Rest
         (Get-RoleFacts $script:Target) | Should -Match 'setting app_reader statement_timeout=5s'
     }
 
+    It 'Test-PgBackup parses a Globals backup (Structure) and applies it in a transaction that is rolled back (Restore)' {
+        $globals = Get-PgBackupInfo -Repository $script:WholeRepo -Kind Globals -Latest
+        $structure = $globals | Test-PgBackup -Level Structure -ErrorAction Stop
+        $structure.Passed | Should -BeTrue
+        ($structure.Checks | Where-Object Name -eq 'Globals statements').Detail | Should -Match '\d+ statements pg_dumpall writes: \d+ roles, 1 memberships'
+
+        $scratch = Start-TestCluster
+        try {
+            $result = $globals | Test-PgBackup -Level Restore -Server $scratch.Host -Port $scratch.Port -Credential (New-TestCredential) -ErrorAction Stop
+            $result.Passed | Should -BeTrue
+            ($result.Checks | Where-Object Name -eq 'Globals applied (rolled back)').Passed | Should -BeTrue
+            $scratch.Psql('postgres', "SELECT count(*) FROM pg_roles WHERE rolname IN ('app_owner', 'app_reader', 'analysts')") | Should -Be '0'
+        }
+        finally { $scratch.Dispose() }
+    }
+
     It 'refuses a globals backup holding a statement pg_dumpall does not write, before applying any' {
         $forged = New-TestFolder
         try {
@@ -252,13 +271,63 @@ Get-PgBackupInfo -Repository '$($script:WholeRepo)' -Kind Globals -Latest | Rest
             $manifest.sizeBytes = (Get-Item $globals.Location).Length
             $manifest.sha256 = (Get-FileHash $globals.Location -Algorithm SHA256).Hash.ToLowerInvariant()
             $manifest | ConvertTo-Json -Depth 5 | Set-Content -Path $globals.ManifestLocation
+            $databasesBefore = $script:Target.Psql('postgres', "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database")
             $errors = $null
             $null = Restore-PgBackup -Path $globals.ManifestLocation -Server $script:Target.Host -Port $script:Target.Port -Credential (New-TestCredential) -Force -ErrorAction SilentlyContinue -ErrorVariable errors
             $errors.Count | Should -Be 1
             $errors[0].FullyQualifiedErrorId | Should -BeLike 'UnsafeDump,*'
             $script:Target.Psql('postgres', "SELECT count(*) FROM pg_roles WHERE rolname = 'evil_one'") | Should -Be '0'
-            $script:Target.Psql('postgres', "SELECT count(*) FROM pg_database WHERE datname = 'shop'") | Should -Be '1'
+            $script:Target.Psql('postgres', "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database") | Should -Be $databasesBefore
+            $tested = Test-PgBackup -Path $globals.ManifestLocation -Level Structure -ErrorAction SilentlyContinue
+            $tested.Passed | Should -BeFalse
+            ($tested.Checks | Where-Object Name -eq 'Globals statements').Passed | Should -BeFalse
         }
         finally { Remove-Item $forged -Recurse -Force -ErrorAction SilentlyContinue }
+    }
+}
+
+Describe 'New-PgBackup pre-flight mistakes against S3 (issue 11.3)' {
+    BeforeAll {
+        $script:S3 = Start-TestS3rver
+        $script:S3Repo = "s3://$($script:S3.Bucket)/preflight"
+        $script:S3Args = @{ Repository = $script:S3Repo; S3Endpoint = $script:S3.Endpoint } + $script:Connection
+        $null = New-PgBackup -Database billing @script:S3Args -ErrorAction Stop
+
+        function Get-S3State {
+            # Every object under the prefix with the SHA-256 of its bytes, read back through the S3 API.
+            $client = New-TestS3Client $script:S3
+            try {
+                @(Get-TestS3Keys $script:S3 'preflight' | ForEach-Object {
+                        $response = $client.GetObjectAsync($script:S3.Bucket, $_).GetAwaiter().GetResult()
+                        try {
+                            $hash = [Security.Cryptography.SHA256]::HashData($response.ResponseStream)
+                            "$_ $([Convert]::ToHexString($hash))"
+                        }
+                        finally { $response.Dispose() }
+                    }) -join "`n"
+            }
+            finally { $client.Dispose() }
+        }
+    }
+    AfterAll { Stop-TestS3rver $script:S3 }
+
+    It 'pre-flight mistake <Name> against S3 is <ErrorId> and leaves every object unchanged' -ForEach @(
+        @{ Name = 'unknown database'; ErrorId = 'DatabaseNotFound'; Extra = @{ Database = 'nortwind' } }
+        @{ Name = 'wildcard without a match'; ErrorId = 'NoDatabaseMatched'; Extra = @{ Database = 'north*' } }
+        @{ Name = 'invalid storage class'; ErrorId = 'InvalidStorageClass'; Extra = @{ Database = 'shop'; StorageClass = 'STANDARD_AI' } }
+    ) {
+        $before = Get-S3State
+        $before | Should -Match '\.manifest\.json [0-9A-F]{64}'
+        $splat = $script:S3Args.Clone()
+        foreach ($entry in $Extra.GetEnumerator()) { $splat[$entry.Key] = $entry.Value }
+        $failures = @()
+        $thrown = $null
+        try { $null = New-PgBackup @splat -ErrorVariable failures -ErrorAction SilentlyContinue }
+        catch { $thrown = $_ }
+
+        $ids = @(@($failures) + @($thrown) | Where-Object { $_ } | ForEach-Object FullyQualifiedErrorId | Select-Object -Unique)
+        $ids.Count | Should -Be 1
+        $ids[0] | Should -BeLike "$ErrorId,*"
+        Get-S3State | Should -Be $before
     }
 }

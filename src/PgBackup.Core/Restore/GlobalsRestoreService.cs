@@ -38,6 +38,12 @@ internal sealed class GlobalsRestoreService(IOperationLog? log = null, IProgress
 
         await using var dump = await VerifiedDumpFile.DownloadAsync(repository, backup, progress, cancellationToken).ConfigureAwait(false);
         dump.EnsureRestorable(backup);
+        return await ParseAsync(dump, backup, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The statements of a verified copy of a globals backup; UnsafeDump when it is not what pg_dumpall writes.</summary>
+    public static async Task<IReadOnlyList<GlobalsStatement>> ParseAsync(VerifiedDumpFile dump, BackupInfo backup, CancellationToken cancellationToken)
+    {
         if (new FileInfo(dump.Path).Length > MaxScriptBytes)
         {
             throw new UnsafeDumpException($"Backup {backup.Id} holds more than {ByteSize.Format(MaxScriptBytes)} of globals: not a script pg_dumpall wrote. Nothing was applied.", backup.Id);
