@@ -8,6 +8,16 @@ BeforeAll {
     $script:Cluster.Psql('shop', 'CREATE TABLE orders (id int PRIMARY KEY); INSERT INTO orders SELECT generate_series(1, 50);') | Out-Null
     $script:Connection = @{ Server = $script:Cluster.Host; Port = $script:Cluster.Port; Credential = New-TestCredential }
 
+    function Get-NewPgBackupErrorIds([hashtable] $Splat) {
+        # The distinct ErrorIds New-PgBackup raised: a terminating error lands in -ErrorVariable too, so what counts is
+        # which errors were raised, each once.
+        $failures = @()
+        $thrown = $null
+        try { $null = New-PgBackup @Splat -ErrorVariable failures -ErrorAction SilentlyContinue }
+        catch { $thrown = $_ }
+        @($failures) + @($thrown) | Where-Object { $_ } | ForEach-Object FullyQualifiedErrorId | Select-Object -Unique
+    }
+
     function Get-RepositoryState([string] $Path) {
         # Every file and folder, with the hash of every file's bytes: "unchanged" means this whole list is equal.
         if (-not (Test-Path $Path)) { return '<absent>' }
@@ -42,13 +52,7 @@ Describe 'New-PgBackup database selection (issue 11.3)' {
         $splat = @{ Repository = $script:Repo } + $script:Connection
         foreach ($entry in $Extra.GetEnumerator()) { $splat[$entry.Key] = $entry.Value }
         if ($splat.ContainsKey('ConnectionString')) { $splat.Remove('Server'); $splat.Remove('Port'); $splat.Remove('Credential') }
-        $failures = @()
-        $thrown = $null
-        # A terminating error lands in -ErrorVariable too: what counts is that one error, with its own id, was raised.
-        try { $null = New-PgBackup @splat -ErrorVariable failures -ErrorAction SilentlyContinue }
-        catch { $thrown = $_ }
-
-        $ids = @(@($failures) + @($thrown) | Where-Object { $_ } | ForEach-Object FullyQualifiedErrorId | Select-Object -Unique)
+        $ids = @(Get-NewPgBackupErrorIds $splat)
         $ids.Count | Should -Be 1
         $ids[0] | Should -BeLike "$ErrorId,*"
         Get-RepositoryState $script:Repo | Should -Be $before
@@ -320,12 +324,7 @@ Describe 'New-PgBackup pre-flight mistakes against S3 (issue 11.3)' {
         $before | Should -Match '\.manifest\.json [0-9A-F]{64}'
         $splat = $script:S3Args.Clone()
         foreach ($entry in $Extra.GetEnumerator()) { $splat[$entry.Key] = $entry.Value }
-        $failures = @()
-        $thrown = $null
-        try { $null = New-PgBackup @splat -ErrorVariable failures -ErrorAction SilentlyContinue }
-        catch { $thrown = $_ }
-
-        $ids = @(@($failures) + @($thrown) | Where-Object { $_ } | ForEach-Object FullyQualifiedErrorId | Select-Object -Unique)
+        $ids = @(Get-NewPgBackupErrorIds $splat)
         $ids.Count | Should -Be 1
         $ids[0] | Should -BeLike "$ErrorId,*"
         Get-S3State | Should -Be $before
