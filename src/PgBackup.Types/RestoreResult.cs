@@ -25,5 +25,14 @@ public sealed class RestoreResult
 
     public TimeSpan Duration { get; init; }
 
+    /// <summary>A Globals restore: the roles and tablespaces it created ("role app", "tablespace fast").</summary>
+    public IReadOnlyList<string> Created { get; init; } = [];
+
+    /// <summary>A Globals restore: the statements not run, each with why (password hashes shown as '***').</summary>
+    public IReadOnlyList<string> Skipped { get; init; } = [];
+
+    /// <summary>A Globals restore: the statements that failed, each with the server's error (password hashes shown as '***').</summary>
+    public IReadOnlyList<string> Failed { get; init; } = [];
+
     public override string ToString() => $"{TargetDatabase} on {Server} from {Backup.Id}";
 }

@@ -27,6 +27,8 @@ internal static class VerificationChecks
     public const string TablesRestored = "Tables restored";
     public const string RowCounts = "Row counts";
     public const string PsqlCommands = "psql commands";
+    public const string GlobalsStatements = "Globals statements";
+    public const string GlobalsApplied = "Globals applied (rolled back)";
 
     private const int MaxNamesInDetail = 10;
 

@@ -67,6 +67,11 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
     private PgConnectionSettings? _connection;
     private bool _canPrompt;
 
+    // Piped backups, restored in EndProcessing: the globals first, whatever order they came in (Get-PgBackupInfo
+    // lists newest first, a Sort-Object or a saved list any other way), so the roles exist before the databases that
+    // name them as owners and grantees.
+    private readonly List<BackupReference> _piped = [];
+
     private protected override void OnBegin()
     {
         _connection = ResolveConnection();
@@ -80,6 +85,27 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
             return;
         }
 
+        if (MyInvocation.ExpectingInput)
+        {
+            _piped.Add(reference);
+            return;
+        }
+
+        Restore(reference);
+    }
+
+    private protected override void OnEnd()
+    {
+        foreach (var reference in _piped.Where(IsGlobals).Concat(_piped.Where(reference => !IsGlobals(reference))))
+        {
+            Restore(reference);
+        }
+
+        static bool IsGlobals(BackupReference reference) => reference.Backup?.Kind == BackupKind.Globals;
+    }
+
+    private void Restore(BackupReference reference)
+    {
         RunAsync(async (pipeline, cancellationToken) =>
         {
             var target = reference.Target;
@@ -88,6 +114,12 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
             try
             {
                 var (backup, repository) = await reference.OpenAsync(pipeline, cancellationToken).ConfigureAwait(false);
+                if (backup.Kind == BackupKind.Globals)
+                {
+                    await RestoreGlobalsAsync(backup, repository, pipeline, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+
                 var request = new RestoreRequest
                 {
                     Backup = backup,
@@ -176,6 +208,65 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
                 $"\"{plan.TargetDatabase}\" will be replaced by the restored copy; the current database " +
                 (plan.DropPrevious ? "will be dropped." : $"stays as \"{plan.PreviousDatabase}\"."),
                 caption));
+    }
+
+    /// <summary>A Globals backup: checked and parsed in full, confirmed, then applied statement by statement.</summary>
+    private async Task RestoreGlobalsAsync(BackupInfo backup, Storage.IBackupRepository repository, CmdletPipeline pipeline, CancellationToken cancellationToken)
+    {
+        if (TargetDatabase is not null)
+        {
+            throw new InvalidRestoreRequestException($"Backup {backup.Id} holds the server's globals (roles, tablespaces), not a database: -TargetDatabase does not apply.", backup.Id);
+        }
+
+        var service = new GlobalsRestoreService(pipeline.Log, pipeline.Progress());
+        var statements = await service.ReadAsync(repository, backup, cancellationToken).ConfigureAwait(false);
+        if (!await pipeline.OnPipelineThreadAsync(() => ConfirmGlobals(backup, statements), cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var result = await service.RestoreAsync(backup, statements, _connection!, cancellationToken).ConfigureAwait(false);
+        pipeline.WriteObject(result);
+        foreach (var failure in result.Failed)
+        {
+            pipeline.WriteError(new RestoreFailedException($"A statement of globals backup {backup.Id} failed on {result.Server}: {failure}", backup.Id), backup);
+        }
+    }
+
+    /// <summary>
+    /// On the pipeline thread. Applying globals changes the whole server (ConfirmImpact High): -WhatIf lists every
+    /// statement (password hashes shown as '***') and changes nothing; -Force applies them unattended; otherwise
+    /// PowerShell asks, and a session where nobody can answer fails with ReplaceNotConfirmed.
+    /// </summary>
+    private bool ConfirmGlobals(BackupInfo backup, IReadOnlyList<GlobalsStatement> statements)
+    {
+        var server = _connection!.ServerDisplay;
+        var description = $"Apply the roles, role memberships and settings and tablespaces of {backup.Id} ({statements.Count} statements) to {server}: existing roles are left alone (their memberships and settings are merged), the connecting role and postgres are never altered.";
+        var caption = $"Apply globals to {server}";
+        if (IsWhatIf())
+        {
+            foreach (var statement in statements)
+            {
+                ShouldProcess(statement.Shown, "Run globals statement");
+            }
+
+            return ShouldProcess(description, description + " Continue?", caption);
+        }
+
+        if (Force && !MyInvocation.BoundParameters.ContainsKey("Confirm"))
+        {
+            WriteVerbose(description);
+            return true;
+        }
+
+        if (!_canPrompt)
+        {
+            throw new ReplaceNotConfirmedException(
+                $"Applying globals backup {backup.Id} to {server} needs confirmation, and this session is not interactive. Add -Force to apply it unattended.",
+                backup.Id);
+        }
+
+        return ShouldProcess(description, description + " Continue?", caption);
     }
 
     /// <summary>-WhatIf, or $WhatIfPreference when it is not given.</summary>
