@@ -39,7 +39,7 @@ Add-Type -Path $TestSupportPath
 Import-Module $ModulePath -Force
 
 function Measure-Median([scriptblock] $Action) {
-    $times = foreach ($i in 1..$Repeat) { (Measure-Command $Action).TotalSeconds }
+    $times = @(foreach ($i in 1..$Repeat) { (Measure-Command $Action).TotalSeconds })
     ($times | Sort-Object)[[int][Math]::Floor($times.Count / 2)]
 }
 
