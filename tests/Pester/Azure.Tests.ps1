@@ -32,7 +32,7 @@ Describe 'Azure Blob repositories' {
         $backup.PSObject.TypeNames[0] | Should -Be 'PgBackup.BackupInfo'
         $backup.Status | Should -Be 'Succeeded'
         $backup.Repository | Should -Be $script:Url
-        $backup.Location | Should -Match "^$([regex]::Escape($script:Url))/\d{4}/\d{2}/\d{2}/.+\.dump$"
+        $backup.Location | Should -Match "^$([regex]::Escape($script:Url))/\d{4}/\d{2}/\d{2}/.+\.dump\.zst$"
         $stored = $script:Azurite.GetBlob($script:Container, "pester/$($backup.ArtifactKey)")
         [Convert]::ToHexString([Security.Cryptography.SHA256]::HashData($stored)).ToLowerInvariant() | Should -Be $backup.Sha256
         $stored.Length | Should -Be $backup.SizeBytes

@@ -23,7 +23,7 @@ Describe 'S3 repositories' {
         $backup.PSObject.TypeNames[0] | Should -Be 'PgBackup.BackupInfo'
         $backup.Status | Should -Be 'Succeeded'
         $backup.Repository | Should -Be $script:Repository
-        $backup.Location | Should -Match "^s3://$($script:S3.Bucket)/pester/\d{4}/\d{2}/\d{2}/.+\.dump$"
+        $backup.Location | Should -Match "^s3://$($script:S3.Bucket)/pester/\d{4}/\d{2}/\d{2}/.+\.dump\.zst$"
         $stored = Join-Path $script:S3.DataDirectory "$($script:S3.Bucket)/pester/$($backup.ArtifactKey)._S3rver_object"
         (Get-FileHash -Path $stored -Algorithm SHA256).Hash.ToLowerInvariant() | Should -Be $backup.Sha256
         (Get-Item $stored).Length | Should -Be $backup.SizeBytes

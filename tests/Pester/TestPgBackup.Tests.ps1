@@ -61,9 +61,12 @@ Describe 'Test-PgBackup' {
         @{ Format = 'Custom'; Compression = 'Gzip' }
         @{ Format = 'Plain'; Compression = 'Gzip' }
         @{ Format = 'Tar'; Compression = 'None' }
+        @{ Format = 'Custom'; Compression = 'Zstd' }
+        # pg_dump -j 2: the row counts must come from the snapshot the two workers dump.
+        @{ Format = 'Directory'; Compression = 'Gzip'; Jobs = 2 }
     ) {
-        param($Format, $Compression)
-        $result = New-PgBackup -Database $script:Database -Repository $script:Repository -Format $Format -Compression $Compression -RowCounts @script:Connection |
+        param($Format, $Compression, $Jobs = 1)
+        $result = New-PgBackup -Database $script:Database -Repository $script:Repository -Format $Format -Compression $Compression -Jobs $Jobs -RowCounts @script:Connection |
             Test-PgBackup -Level Restore @script:Connection -ErrorAction Stop
 
         $result | Should -HaveCount 1

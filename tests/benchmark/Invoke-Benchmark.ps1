@@ -39,7 +39,7 @@ Add-Type -Path $TestSupportPath
 Import-Module $ModulePath -Force
 
 function Measure-Median([scriptblock] $Action) {
-    $times = foreach ($i in 1..$Repeat) { (Measure-Command $Action).TotalSeconds }
+    $times = @(foreach ($i in 1..$Repeat) { (Measure-Command $Action).TotalSeconds })
     ($times | Sort-Object)[[int][Math]::Floor($times.Count / 2)]
 }
 
@@ -152,7 +152,7 @@ ANALYZE;
     Write-Host ''
     Write-Host "| Operation | PgBackup (s) | Baseline | Baseline (s) | Ratio | Stored MiB |"
     Write-Host "|---|---:|---|---:|---:|---:|"
-    foreach ($row in $results) { Write-Host ("| {0} | {1:N2} | {2} | {3:N2} | {4:N2} | {5} |" -f $row.Operation, $row.CmdletSeconds, $row.Baseline, $row.BaselineSeconds, $row.Ratio, $(if ($row.StoredMB) { $row.StoredMB } else { '' })) }
+    foreach ($row in $results) { Write-Host ("| {0} | {1:N2} | {2} | {3:N2} | {4:N2} | {5} |" -f $row.Operation, $row.CmdletSeconds, ($row.Baseline -replace '\|', '\|'), $row.BaselineSeconds, $row.Ratio, $(if ($row.StoredMB) { $row.StoredMB } else { '' })) }
     Write-Host ("Machine: {0} cores, {1}; load average after the run: {2}" -f $cores, $report.machine.cpu, ($load -join ' '))
 }
 finally {

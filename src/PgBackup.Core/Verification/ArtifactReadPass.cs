@@ -21,7 +21,9 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
     private readonly ObservingStream _observer;
     private readonly BackupInfo _backup;
     private string? _decodeFailure;
-    private Exception? _decodeException;
+    // Every decoding failure seen: a decoder asked again after a bad frame (the drain after pg_restore --list
+    // gave up) throws a new exception for the same finding.
+    private readonly HashSet<Exception> _decodeExceptions = new(ReferenceEqualityComparer.Instance);
     private long _bytesAfterCompressedEnd;
 
     private ArtifactReadPass(BackupInfo backup, VerifyingReadStream stored, IProgress<OperationProgress>? progress, string activity)
@@ -113,7 +115,7 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
     }
 
     /// <summary>A verification or decoding failure of the content, as opposed to an I/O or tool failure.</summary>
-    private bool IsContentFailure(Exception ex) => ex is BackupCorruptException || ReferenceEquals(ex, _decodeException);
+    private bool IsContentFailure(Exception ex) => ex is BackupCorruptException || _decodeExceptions.Contains(ex);
 
     /// <summary>
     /// Called (as an exception filter, so it never catches) for failures of the decompressing read.
@@ -122,10 +124,10 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
     /// </summary>
     private bool NoteDecodeFailure(Exception ex)
     {
-        if (_decompressor is not null && _decodeException is null && ex is not (OperationCanceledException or PgBackupException or IOException))
+        if (_decompressor is not null && ex is not (OperationCanceledException or PgBackupException or IOException))
         {
-            _decodeException = ex;
-            _decodeFailure = ex.Message;
+            _decodeExceptions.Add(ex);
+            _decodeFailure ??= ex.Message;
         }
 
         return false;

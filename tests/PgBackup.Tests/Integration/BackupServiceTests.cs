@@ -43,7 +43,9 @@ public class BackupServiceTests(PostgresFixture pg, ScramPostgresFixture scram) 
         var copy = PostgresFixture.UniqueName("nw_copy");
         await pg.Cluster.CreateNorthwindAsync(source);
 
-        var backup = await new BackupService().RunAsync(Request(source, pg.Connection()), CancellationToken.None);
+        // Gzip: pg_dump's own compression, which pg_restore reads as stored (the default zstd's own one-command
+        // restore is The_restore_hint_run_literally_in_bash_restores_the_backup_without_PgBackup).
+        var backup = await new BackupService().RunAsync(Request(source, pg.Connection()) with { Compression = BackupCompression.Gzip }, CancellationToken.None);
 
         Assert.Equal(BackupStatus.Succeeded, backup.Status);
         Assert.Equal(source, backup.Database);
@@ -69,7 +71,7 @@ public class BackupServiceTests(PostgresFixture pg, ScramPostgresFixture scram) 
 
         Assert.Equal(new FileInfo(backup.Location!).Length, backup.SizeBytes);
         Assert.Equal(Sha256Of(backup.Location!), backup.Sha256);
-        Assert.Matches(@"^\d{4}/\d{2}/\d{2}/" + database + @"_\d{8}T\d{6}Z_[0-9a-f]{4}\.dump$", backup.ArtifactKey);
+        Assert.Matches(@"^\d{4}/\d{2}/\d{2}/" + database + @"_\d{8}T\d{6}Z_[0-9a-f]{4}\.dump\.zst$", backup.ArtifactKey);
         Assert.True(File.Exists(backup.ManifestLocation));
         Assert.DoesNotContain(RepositoryFiles(), f => f.EndsWith(LocalRepository.PartialSuffix, StringComparison.Ordinal));
 
