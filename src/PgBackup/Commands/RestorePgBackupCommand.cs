@@ -116,7 +116,7 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
                 var (backup, repository) = await reference.OpenAsync(pipeline, cancellationToken).ConfigureAwait(false);
                 if (backup.Kind == BackupKind.Globals)
                 {
-                    await RestoreGlobalsAsync(backup, repository, pipeline, cancellationToken).ConfigureAwait(false);
+                    await RestoreGlobalsAsync(backup, repository, pipeline, progress, cancellationToken).ConfigureAwait(false);
                     return;
                 }
 
@@ -211,14 +211,14 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
     }
 
     /// <summary>A Globals backup: checked and parsed in full, confirmed, then applied statement by statement.</summary>
-    private async Task RestoreGlobalsAsync(BackupInfo backup, Storage.IBackupRepository repository, CmdletPipeline pipeline, CancellationToken cancellationToken)
+    private async Task RestoreGlobalsAsync(BackupInfo backup, Storage.IBackupRepository repository, CmdletPipeline pipeline, ProgressActivity progress, CancellationToken cancellationToken)
     {
         if (TargetDatabase is not null)
         {
             throw new InvalidRestoreRequestException($"Backup {backup.Id} holds the server's globals (roles, tablespaces), not a database: -TargetDatabase does not apply.", backup.Id);
         }
 
-        var service = new GlobalsRestoreService(pipeline.Log, pipeline.Progress());
+        var service = new GlobalsRestoreService(pipeline.Log, progress);
         var statements = await service.ReadAsync(repository, backup, cancellationToken).ConfigureAwait(false);
         if (!await pipeline.OnPipelineThreadAsync(() => ConfirmGlobals(backup, statements), cancellationToken).ConfigureAwait(false))
         {
