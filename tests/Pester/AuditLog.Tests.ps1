@@ -5,6 +5,7 @@ BeforeAll {
     Import-Module (Get-PgBackupModulePath) -Force
     $script:Cluster = Start-TestCluster
     $script:Cluster.CreateNorthwind('audited')
+    $script:Cluster.CreateDatabase('audited_too')
     $script:Connection = @{ Server = $script:Cluster.Host; Port = $script:Cluster.Port; Credential = (New-TestCredential) }
 
     # Every line of a log, parsed; a line that is not one JSON object fails the test.
@@ -115,7 +116,7 @@ Describe 'Audit log' {
         @{ Case = 'a path that is a folder'; Relative = '.' }
     ) {
         $path = Join-Path $script:LogFolder $Relative
-        $backups = @(New-PgBackup -Database audited, audited -Repository $script:Repo @script:Connection -LogPath $path -WarningVariable warnings -WarningAction SilentlyContinue -ErrorAction Stop)
+        $backups = @(New-PgBackup -Database audited, audited_too -Repository $script:Repo @script:Connection -LogPath $path -WarningVariable warnings -WarningAction SilentlyContinue -ErrorAction Stop)
         $backups.Count | Should -Be 2
         $backups.Status | Should -Be @('Succeeded', 'Succeeded')
         @($warnings | Where-Object { "$_" -like '*audit log*' }).Count | Should -Be 1 -Because $Case
