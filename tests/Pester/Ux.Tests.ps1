@@ -328,6 +328,11 @@ Describe 'Argument completion (ux11)' {
         ($found | Where-Object ListItemText -eq 'ux_complete_alpha').CompletionText | Should -Be 'ux_complete_alpha'
     }
 
+    It 'New-PgBackup -ExcludeDatabase completes the databases of the server the typed parameters name' {
+        $found = Get-Completion "New-PgBackup $script:ConnectionText -AllDatabases -ExcludeDatabase ux_complete_b"
+        $found.ListItemText | Should -Be @('ux_complete_beta')
+    }
+
     It 'Restore-PgBackup -TargetDatabase completes from the server of -ConnectionString' {
         $uri = "postgresql://postgres@$($script:Cluster.Host):$($script:Cluster.Port)/postgres"
         $found = Get-Completion "Restore-PgBackup -ConnectionString '$uri' -TargetDatabase ux_complete_a"

@@ -43,6 +43,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     [Parameter]
     [SupportsWildcards]
     [ValidateNotNullOrEmpty]
+    [ArgumentCompleter(typeof(ServerDatabaseCompleter))]
     public string[]? ExcludeDatabase { get; set; }
 
     /// <summary>Also back up the server's roles, memberships, role settings and tablespaces (pg_dumpall --globals-only), once per run.</summary>
