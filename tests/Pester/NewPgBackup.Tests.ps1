@@ -160,6 +160,9 @@ Describe 'Get-PgBackupInfo' {
         $script:Cluster.CreateDatabase('alpha')
         $script:Cluster.CreateDatabase('beta')
         $script:Listed = foreach ($name in 'alpha', 'beta', 'alpha') { New-PgBackup -Database $name -Repository $script:ListRepo @script:Connection }
+        # A failed attempt is recorded when the environment fails (here: the server refuses connections to it); an
+        # unknown name would be refused before anything is written.
+        $null = $script:Cluster.Psql('postgres', 'CREATE DATABASE alpha_missing ALLOW_CONNECTIONS false;')
         $null = New-PgBackup -Database alpha_missing -Repository $script:ListRepo @script:Connection -ErrorAction SilentlyContinue
     }
     AfterAll { Remove-Item $script:ListRepo -Recurse -Force -ErrorAction SilentlyContinue }

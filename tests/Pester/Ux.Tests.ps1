@@ -39,6 +39,8 @@ Describe 'New-PgBackup -WhatIf (ux11)' {
 
     It 'writes nothing to the repository, starts no pg_dump, and says what it would do' {
         $null = New-PgBackup -Database northwind_ux -Repository $script:Repo @script:Connection -ErrorAction Stop
+        # Both exist: a name the server lacks is refused before -WhatIf is asked (the selection pre-flight).
+        $script:Cluster.CreateDatabase('other_db')
         $before = Get-RepositorySnapshot $script:Repo
         # A pg_dump (and psql, pg_restore) that only records that it was started.
         $tools = New-TestFolder

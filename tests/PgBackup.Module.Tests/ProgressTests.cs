@@ -41,10 +41,11 @@ public sealed class ProgressTests(ClusterFixture pg) : IDisposable
     }
 
     [Fact]
-    public void A_failing_backup_still_ends_its_bar_Completed()
+    public async Task A_failing_backup_still_ends_its_bar_Completed()
     {
+        var closed = await CreateClosedDatabaseAsync("progress_closed");
         using var shell = ModuleHost.CreateShell();
-        AddBackup(shell, "no_such_database_progress");
+        AddBackup(shell, closed);
 
         shell.Invoke();
 
@@ -57,8 +58,9 @@ public sealed class ProgressTests(ClusterFixture pg) : IDisposable
     {
         var first = ClusterFixture.UniqueName("progress_a");
         await pg.Cluster.CreateDatabaseAsync(first);
+        var closed = await CreateClosedDatabaseAsync("progress_closed");
         using var shell = ModuleHost.CreateShell();
-        AddBackup(shell, first, "no_such_database_progress");
+        AddBackup(shell, first, closed);
 
         shell.Invoke();
 
@@ -67,7 +69,7 @@ public sealed class ProgressTests(ClusterFixture pg) : IDisposable
         var run = Assert.Single(records.Where(r => r.ParentActivityId == -1).Select(r => r.ActivityId).Distinct());
         Assert.Equal("Backing up 2 databases", records.First(r => r.ActivityId == run).Activity);
         var children = records.Where(r => r.ParentActivityId == run).GroupBy(r => r.ActivityId).Select(g => g.First().Activity).ToList();
-        Assert.Equal([$"Backing up {first}", "Backing up no_such_database_progress"], children);
+        Assert.Equal([$"Backing up {first}", $"Backing up {closed}"], children);
     }
 
     [Fact]
@@ -110,6 +112,17 @@ public sealed class ProgressTests(ClusterFixture pg) : IDisposable
         AssertEveryBarEndsCompleted(records);
         Assert.Contains(records, r => r.Activity.StartsWith("Testing ", StringComparison.Ordinal) || r.Activity.StartsWith("Verifying ", StringComparison.Ordinal));
         Assert.Contains(records, r => r.Activity.StartsWith("Restoring ", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// A database the server lists but refuses connections to: it passes New-PgBackup's pre-flight selection (an
+    /// unknown name would be refused before any bar starts) and then fails as the environment would, mid-run.
+    /// </summary>
+    private async Task<string> CreateClosedDatabaseAsync(string prefix)
+    {
+        var name = ClusterFixture.UniqueName(prefix);
+        await pg.Cluster.PsqlAsync("postgres", $"CREATE DATABASE {PostgresCluster.QuoteIdentifier(name)} ALLOW_CONNECTIONS false;");
+        return name;
     }
 
     private void AddBackup(PowerShell shell, params string[] databases)

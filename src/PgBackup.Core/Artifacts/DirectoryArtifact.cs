@@ -11,11 +11,22 @@ namespace PgBackup.Artifacts;
 /// </summary>
 internal static class DirectoryArtifact
 {
-    /// <summary>Writes every file of <paramref name="directory"/> (pg_dump -Fd writes no sub-folders) into <paramref name="output"/> as a tar stream.</summary>
+    /// <summary>pg_dump's table of contents in a directory dump.</summary>
+    private const string TocFileName = "toc.dat";
+
+    /// <summary>
+    /// Writes every file of <paramref name="directory"/> (pg_dump -Fd writes no sub-folders) into <paramref name="output"/>
+    /// as a tar stream, toc.dat first. GNU format: no extended header precedes an entry (.NET's PAX writer adds one to
+    /// every entry), so the artifact starts with toc.dat's own header, which the Format header check reads as it reads
+    /// pg_dump's tar format; and a table file over 8 GiB still fits (base-256 size), which plain ustar cannot hold.
+    /// </summary>
     public static async Task WriteTarAsync(string directory, Stream output, CancellationToken cancellationToken)
     {
-        await using var tar = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
-        foreach (var file in Directory.GetFiles(directory).Order(StringComparer.Ordinal))
+        await using var tar = new TarWriter(output, TarEntryFormat.Gnu, leaveOpen: true);
+        var files = Directory.GetFiles(directory)
+            .OrderBy(file => Path.GetFileName(file) == TocFileName ? 0 : 1)
+            .ThenBy(file => file, StringComparer.Ordinal);
+        foreach (var file in files)
         {
             await tar.WriteEntryAsync(file, Path.GetFileName(file), cancellationToken).ConfigureAwait(false);
         }
@@ -61,7 +72,7 @@ internal static class DirectoryArtifact
             files++;
         }
 
-        if (files == 0 || !File.Exists(Path.Combine(destination, "toc.dat")))
+        if (files == 0 || !File.Exists(Path.Combine(destination, TocFileName)))
         {
             throw new UnsafeDumpException($"Backup {backupId} is a directory dump whose tar holds no toc.dat; nothing was restored.", backupId);
         }

@@ -39,8 +39,12 @@ internal static class StoredObjects
 /// <summary>Databases the object-store tests (S3, Azure) back up: Northwind, and one large enough to span several 5 MiB parts.</summary>
 internal static class StoreTestDatabases
 {
-    /// <summary>About 25 MB as an uncompressed custom-format dump: five or more 5 MiB parts.</summary>
-    public const int LargeRows = 330_000;
+    /// <summary>
+    /// About 50 MB as an uncompressed custom-format dump: ten or more 5 MiB parts, and more than the dump pipeline's
+    /// bounded queues plus the part writer's buffers hold (about 26 MiB), so while the first part is held pg_dump is
+    /// still in its COPY (the mid-dump failure tests kill that session).
+    /// </summary>
+    public const int LargeRows = 700_000;
 
     private static readonly SemaphoreSlim Gate = new(1, 1);
     private static readonly Dictionary<int, string> Large = [];

@@ -104,6 +104,40 @@ public class DumpHeaderTests
         Assert.StartsWith("the tar header checksum is ", DumpHeader.Check(BackupFormat.Tar, badChecksum).Detail);
     }
 
+    [Fact]
+    public async Task A_directory_artifact_starts_with_toc_dat_and_round_trips_every_file()
+    {
+        // A folder as pg_dump -Fd leaves it: table files whose names sort before toc.dat.
+        var folder = Directory.CreateTempSubdirectory("pgbackup-dirtest-");
+        var unpacked = Directory.CreateTempSubdirectory("pgbackup-dirtest-out-");
+        try
+        {
+            await File.WriteAllBytesAsync(Path.Combine(folder.FullName, "3345.dat.gz"), [0x1f, 0x8b, 8, 0, 1, 2, 3]);
+            await File.WriteAllBytesAsync(Path.Combine(folder.FullName, "toc.dat"), "PGDMP\u0001\u000e\u0000rest of the toc"u8.ToArray());
+            await File.WriteAllBytesAsync(Path.Combine(folder.FullName, "12.dat.gz"), [0x1f, 0x8b, 8, 0, 9]);
+            using var artifact = new MemoryStream();
+            await Artifacts.DirectoryArtifact.WriteTarAsync(folder.FullName, artifact, CancellationToken.None);
+
+            var head = artifact.ToArray().AsSpan(0, DumpHeader.Length);
+            var check = DumpHeader.Check(BackupFormat.Directory, head);
+            Assert.True(check.Passed, check.Detail);
+
+            artifact.Position = 0;
+            await Artifacts.DirectoryArtifact.ExtractAsync(artifact, unpacked.FullName, "test", CancellationToken.None);
+            foreach (var name in new[] { "toc.dat", "3345.dat.gz", "12.dat.gz" })
+            {
+                Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(folder.FullName, name)), await File.ReadAllBytesAsync(Path.Combine(unpacked.FullName, name)));
+            }
+
+            Assert.Equal(3, Directory.GetFiles(unpacked.FullName).Length);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+            unpacked.Delete(recursive: true);
+        }
+    }
+
     /// <summary>A ustar header block for one member, followed by the member's first bytes.</summary>
     private static byte[] TarHead(string name, string content)
     {
