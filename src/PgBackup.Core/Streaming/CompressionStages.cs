@@ -28,7 +28,7 @@ internal static class CompressionStages
         {
             BackupCompression.None => leaveOpen ? new NonClosingStream(sink) : sink,
             BackupCompression.Gzip => new GZipStream(sink, GzipLevel(level), leaveOpen),
-            BackupCompression.Zstd => ZstdCompressor(sink, level, leaveOpen),
+            BackupCompression.Zstd => ZstdCompressor(sink, level, leaveOpen, NativeZstd.System),
             BackupCompression.Lz4 => LZ4Stream.Encode(sink, Lz4Level(level), leaveOpen: leaveOpen),
             _ => throw new ArgumentOutOfRangeException(nameof(compression), compression, null),
         };
@@ -41,7 +41,7 @@ internal static class CompressionStages
         {
             BackupCompression.None => leaveOpen ? new NonClosingStream(source) : source,
             BackupCompression.Gzip => new GZipStream(source, CompressionMode.Decompress, leaveOpen),
-            BackupCompression.Zstd => new DecompressionStream(source, leaveOpen: leaveOpen),
+            BackupCompression.Zstd => ZstdDecompressor(source, leaveOpen, NativeZstd.System),
             BackupCompression.Lz4 => LZ4Stream.Decode(source, leaveOpen: leaveOpen),
             _ => throw new ArgumentOutOfRangeException(nameof(compression), compression, null),
         };
@@ -49,14 +49,25 @@ internal static class CompressionStages
 
     /// <summary>
     /// zstd in its multi-threaded mode, one worker per core: compression then runs beside the thread that feeds it
-    /// (pg_dump -Fc -Z0 | zstd -1 -T2 is the expert's pipeline this matches). The frames are standard zstd.
+    /// (pg_dump -Fc -Z0 | zstd -1 -T2 is the expert's pipeline this matches). The system's libzstd when there is one
+    /// (<see cref="NativeZstd"/>), else ZstdSharp; the frames are standard zstd either way.
     /// </summary>
-    private static CompressionStream ZstdCompressor(Stream sink, int? level, bool leaveOpen)
+    internal static Stream ZstdCompressor(Stream sink, int? level, bool leaveOpen, NativeZstd? native)
     {
-        var stream = new CompressionStream(sink, level ?? Backup.CompressionPlan.DefaultZstdLevel, leaveOpen: leaveOpen);
+        var effectiveLevel = level ?? Backup.CompressionPlan.DefaultZstdLevel;
+        if (native is not null)
+        {
+            return native.Compress(sink, effectiveLevel, Environment.ProcessorCount, leaveOpen);
+        }
+
+        var stream = new CompressionStream(sink, effectiveLevel, leaveOpen: leaveOpen);
         stream.SetParameter(ZSTD_cParameter.ZSTD_c_nbWorkers, Environment.ProcessorCount);
         return stream;
     }
+
+    /// <summary>The system's libzstd when there is one, else ZstdSharp (as for compression).</summary>
+    internal static Stream ZstdDecompressor(Stream source, bool leaveOpen, NativeZstd? native)
+        => native is not null ? native.Decompress(source, leaveOpen) : new DecompressionStream(source, leaveOpen: leaveOpen);
 
     private static CompressionLevel GzipLevel(int? level) => level switch
     {
