@@ -1,3 +1,4 @@
+using PgBackup.Artifacts;
 using PgBackup.Diagnostics;
 using PgBackup.Errors;
 using PgBackup.Storage;
@@ -10,8 +11,9 @@ namespace PgBackup.Verification;
 /// for a plain dump, runs the <see cref="PsqlScriptGuard"/>. Restore-PgBackup and Test-PgBackup -Level
 /// Restore both restore only from this file, and only once it passed: no byte reaches psql or pg_restore
 /// before its checksum is known, and the bytes that were checked are the bytes that are restored (a
-/// second read of the repository could return different ones). Memory stays bounded; the cost is
-/// temporary disk space for the dump. Disposing deletes the file.
+/// second read of the repository could return different ones). The one change made to a custom archive's copy
+/// is the data offsets pg_dump could not write into a pipe (<see cref="ArchiveDataOffsets"/>), taken from the
+/// checked bytes. Memory stays bounded; the cost is temporary disk space for the dump. Disposing deletes the file.
 /// </summary>
 internal sealed class VerifiedDumpFile : IAsyncDisposable
 {
@@ -74,6 +76,12 @@ internal sealed class VerifiedDumpFile : IAsyncDisposable
             {
                 // Only bytes whose SHA-256 matched are unpacked, and only into a folder of our own.
                 await file.UnpackAsync(backup, cancellationToken).ConfigureAwait(false);
+            }
+            else if (backup.Format == BackupFormat.Custom && file.ChecksumPassed)
+            {
+                // pg_dump wrote to a pipe and could not record where each table's data starts; pg_restore -j would
+                // scan for it. The offsets come from the verified bytes themselves, as pg_dump -f would write them.
+                ArchiveDataOffsets.Patch(file.Path, cancellationToken);
             }
 
             return file;

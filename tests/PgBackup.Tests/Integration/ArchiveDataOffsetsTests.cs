@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using System.Globalization;
+using PgBackup.Artifacts;
+
+namespace PgBackup.Tests.Integration;
+
+/// <summary>
+/// A custom archive pg_dump wrote to a pipe, once its data offsets are patched, has the table of contents pg_dump
+/// writes into a file with -f: same offsets, same bytes. Real pg_dump output both ways, from the same database.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class ArchiveDataOffsetsTests(PostgresFixture postgres) : IDisposable
+{
+    private readonly string _folder = Directory.CreateTempSubdirectory("pgbackup-offsets-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    private async Task<string> CreateDatabaseAsync()
+    {
+        var database = PostgresFixture.UniqueName("offsets");
+        await postgres.Cluster.CreateNorthwindAsync(database);
+        // A large object (its own kind of data block), an empty table and a table with many rows (a chunk per row with -Z0).
+        await postgres.Cluster.PsqlAsync(database, """
+            SELECT lo_from_bytea(0, convert_to(repeat('large object ', 1000), 'UTF8'));
+            CREATE TABLE empty_table (id int);
+            CREATE TABLE many_rows AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 20000) g;
+            """);
+        return database;
+    }
+
+    private string[] DumpArguments(string database, string compression) =>
+        ["-Fc", "-Z", compression, "-h", postgres.Cluster.SocketDirectory, "-p", postgres.Cluster.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-d", database];
+
+    /// <summary>pg_dump with -f: it seeks back and writes the offsets itself.</summary>
+    private async Task<string> DumpToFileAsync(string database, string compression)
+    {
+        var path = Path.Combine(_folder, $"file-{compression}.dump");
+        await RunAsync(postgres.Cluster.Tool("pg_dump"), [.. DumpArguments(database, compression), "-f", path], stdoutTo: null);
+        return path;
+    }
+
+    /// <summary>pg_dump writing to a pipe, as New-PgBackup runs it.</summary>
+    private async Task<string> DumpThroughPipeAsync(string database, string compression)
+    {
+        var path = Path.Combine(_folder, $"pipe-{compression}.dump");
+        await RunAsync(postgres.Cluster.Tool("pg_dump"), DumpArguments(database, compression), stdoutTo: path);
+        return path;
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("6")]
+    public async Task A_piped_archive_patched_has_the_offsets_and_bytes_pg_dump_writes_to_a_file(string compression)
+    {
+        var database = await CreateDatabaseAsync();
+        var file = await DumpToFileAsync(database, compression);
+        var piped = await DumpThroughPipeAsync(database, compression);
+        var expected = ReadLayout(file);
+        var before = ReadLayout(piped);
+        Assert.Contains(before.Entries, e => e.Flag == 1); // position not set: what the patch is for
+        Assert.DoesNotContain(expected.Entries, e => e.Flag == 1);
+
+        var patched = ArchiveDataOffsets.Patch(piped, CancellationToken.None);
+
+        var after = ReadLayout(piped);
+        Assert.Equal(before.Entries.Count(e => e.Flag == 1), patched);
+        Assert.True(patched >= 10, $"only {patched} entries with data");
+        Assert.Equal(expected.Entries, after.Entries);
+        // From the first TOC entry to the end, the patched archive is byte for byte the file pg_dump wrote
+        // (the header before it holds the dump's start time).
+        var tocStart = expected.Entries[0].Position;
+        Assert.Equal(tocStart, after.Entries[0].Position);
+        Assert.Equal((await File.ReadAllBytesAsync(file))[(int)tocStart..], (await File.ReadAllBytesAsync(piped))[(int)tocStart..]);
+
+        // pg_restore reads it, in parallel too.
+        var target = database + "_r";
+        await postgres.Cluster.CreateDatabaseAsync(target);
+        await RunAsync(postgres.Cluster.Tool("pg_restore"), ["-j", "2", "-h", postgres.Cluster.SocketDirectory, "-p", postgres.Cluster.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-d", target, piped], stdoutTo: null);
+        Assert.Equal(await postgres.Cluster.RowCountsAsync(database), await postgres.Cluster.RowCountsAsync(target));
+        Assert.Equal("1", (await postgres.Cluster.PsqlAsync(target, "SELECT count(*) FROM pg_largeobject_metadata;")).Trim());
+    }
+
+    /// <summary>Restore-PgBackup and Test-PgBackup -Level Restore run pg_restore -j on this copy.</summary>
+    [Theory]
+    [InlineData(BackupCompression.Zstd)]
+    [InlineData(BackupCompression.Gzip)]
+    public async Task The_verified_copy_of_a_custom_backup_has_its_data_offsets_set(BackupCompression compression)
+    {
+        var database = await CreateDatabaseAsync();
+        var backup = await VerificationSteps.BackUpAsync(postgres, Path.Combine(_folder, "repository"), database, compression: compression);
+
+        await using var copy = await PgBackup.Verification.VerifiedDumpFile.DownloadAsync(new PgBackup.Storage.LocalRepository(backup.Repository), backup, null, CancellationToken.None);
+
+        Assert.True(copy.ChecksumPassed);
+        var layout = ReadLayout(copy.Path);
+        Assert.DoesNotContain(layout.Entries, e => e.Flag == 1);
+        Assert.All(layout.Entries.Where(e => e.Flag == 2), e => Assert.Equal(layout.DataBlocks[e.DumpId], e.Offset));
+        Assert.True(layout.DataBlocks.Count >= 10);
+    }
+
+    [Fact]
+    public async Task An_archive_that_does_not_parse_to_its_end_or_has_an_unknown_version_is_left_unchanged()
+    {
+        var database = await CreateDatabaseAsync();
+        var piped = await DumpThroughPipeAsync(database, "0");
+        var original = await File.ReadAllBytesAsync(piped);
+
+        var damaged = new Dictionary<string, byte[]>
+        {
+            ["truncated"] = original[..(original.Length - 3)],
+            ["unknown version"] = WithByte(original, 6, 99),
+            ["not custom format"] = WithByte(original, 10, 3),
+            ["bad block type"] = WithByte(original, (int)ReadLayout(piped).DataBlocks.Values.Max(), 7),
+            ["not an archive"] = "-- PostgreSQL database dump\n"u8.ToArray(),
+        };
+        foreach (var (name, bytes) in damaged)
+        {
+            var path = Path.Combine(_folder, name.Replace(' ', '-') + ".dump");
+            await File.WriteAllBytesAsync(path, bytes);
+
+            Assert.Equal(0, ArchiveDataOffsets.Patch(path, CancellationToken.None));
+            var after = await File.ReadAllBytesAsync(path);
+            Assert.True(bytes.SequenceEqual(after), name);
+        }
+    }
+
+    private static byte[] WithByte(byte[] bytes, int index, byte value)
+    {
+        var copy = bytes.ToArray();
+        copy[index] = value;
+        return copy;
+    }
+
+    private static ArchiveDataOffsets.Layout ReadLayout(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return ArchiveDataOffsets.Read(stream, CancellationToken.None) ?? throw new InvalidOperationException($"{path} does not parse");
+    }
+
+    private static async Task RunAsync(string tool, string[] arguments, string? stdoutTo)
+    {
+        var start = new ProcessStartInfo(tool) { RedirectStandardOutput = stdoutTo is not null, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        if (stdoutTo is not null)
+        {
+            // A pipe: pg_dump cannot seek back in it.
+            await using var output = File.Create(stdoutTo);
+            await process.StandardOutput.BaseStream.CopyToAsync(output);
+        }
+
+        await process.WaitForExitAsync();
+        Assert.True(process.ExitCode == 0, $"{Path.GetFileName(tool)} failed: {await error}");
+    }
+}
