@@ -10,13 +10,16 @@
       New-PgBackup -Compression Gzip     vs  pg_dump -Fc
       New-PgBackup -Compression Lz4/None vs  the expert's pipeline
       New-PgBackup to S3 (s3rver)        vs  the expert's pipeline to a file
-      -Format Directory -Jobs 1/2/4      vs  pg_dump -Fc (gzip), and -Jobs 2 against -Jobs 1
+      -Format Directory -Jobs 1/2/4      vs  pg_dump -Fd -j 1/2/4 (gzip), and -Jobs 2 against -Jobs 1
+      pg_dump -Fd -j 1/2/4 (raw)         vs  pg_dump -Fc, to show how far pg_dump itself scales
       Restore-PgBackup -Jobs 2           vs  pg_restore -j 2
-      Test-PgBackup -Level Checksum      vs  sha256sum
+      Test-PgBackup -Level Checksum      vs  sha256sum, and sha256sum && zstd -t (what an expert runs to verify)
     plus an estimate of pg_dump 16's native zstd (pg_dump -Z0 time + single-threaded zstd time), which is
     what the custom-format native/stream choice rests on.
 
-    Each is run -Repeat times; the median is reported with the ratio cmdlet/baseline, printed as a table
+    Each group of commands (backups, restores, checksums) runs -Repeat rounds, each round running every command of
+    the group once in turn, so load that drifts during the run hits cmdlet and baseline alike; the median is
+    reported with the ratio cmdlet/baseline, printed as a table
     (also as Markdown, for the README) and written as JSON to -OutputPath. Nothing is asserted: this is a
     measurement, to be read by people (wall-clock times do not belong in unit tests).
 
@@ -37,11 +40,6 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 Add-Type -Path $TestSupportPath
 Import-Module $ModulePath -Force
-
-function Measure-Median([scriptblock] $Action) {
-    $times = @(foreach ($i in 1..$Repeat) { (Measure-Command $Action).TotalSeconds })
-    ($times | Sort-Object)[[int][Math]::Floor($times.Count / 2)]
-}
 
 $cluster = [PgBackup.TestSupport.PostgresCluster]::Start($null)
 $work = Join-Path ([IO.Path]::GetTempPath()) "pgbackup-bench-$([guid]::NewGuid().ToString('N').Substring(0, 8))"
@@ -76,64 +74,105 @@ ANALYZE;
     $bash = { param([string] $Command) & bash -c "set -eo pipefail; $Command"; if ($LASTEXITCODE) { throw "failed: $Command" } }
     $pgEnv = "PGHOST='$($cluster.SocketDirectory)' PGPORT=$($cluster.Port) PGUSER=postgres PATH='$(Split-Path $cluster.Tool('pg_dump')):$env:PATH'"
     $cores = [Environment]::ProcessorCount
+    $expertName = "pg_dump -Fc -Z0 | zstd -1 -T$cores"
 
     function Add-Row([string] $Name, [string] $Baseline, [double] $BaselineSeconds, [double] $CmdletSeconds, [long] $Bytes = 0) {
         $row = [pscustomobject]@{ Operation = $Name; Baseline = $Baseline; BaselineSeconds = [Math]::Round($BaselineSeconds, 2); CmdletSeconds = [Math]::Round($CmdletSeconds, 2); Ratio = [Math]::Round($CmdletSeconds / $BaselineSeconds, 2); StoredMB = [Math]::Round($Bytes / 1MB, 1) }
         $results.Add($row)
-        Write-Host ("{0,-34} {1,7:N2}s {2,7:N2}s {3,6:N2}x  vs {4}" -f $row.Operation, $row.CmdletSeconds, $row.BaselineSeconds, $row.Ratio, $row.Baseline)
+        Write-Host ("{0,-40} {1,7:N2}s {2,7:N2}s {3,6:N2}x  vs {4}" -f $row.Operation, $row.CmdletSeconds, $row.BaselineSeconds, $row.Ratio, $row.Baseline)
     }
 
-    function Backup([hashtable] $Options) {
-        $script:lastBackup = New-PgBackup -Database $database -Repository $repository @connection @Options -ErrorAction Stop
+    # Runs every command of a group once per repeat, in turn (A, B, C, A, B, C, ...), so load that drifts during
+    # the run (other processes, the page cache) hits each command alike; returns each command's median in seconds.
+    function Measure-Interleaved([System.Collections.Specialized.OrderedDictionary] $Commands) {
+        $times = [ordered]@{}
+        foreach ($name in $Commands.Keys) { $times[$name] = [System.Collections.Generic.List[double]]::new() }
+        foreach ($i in 1..$Repeat) {
+            foreach ($name in $Commands.Keys) {
+                $times[$name].Add((Measure-Command $Commands[$name]).TotalSeconds)
+                Write-Verbose ("{0}: {1:N2}s" -f $name, $times[$name][-1])
+            }
+        }
+        $medians = @{}
+        foreach ($name in $times.Keys) { $medians[$name] = ($times[$name] | Sort-Object)[[int][Math]::Floor($Repeat / 2)] }
+        $medians
     }
 
-    # Baselines, each what an expert would type.
-    $expert = Measure-Median { & $bash "$pgEnv pg_dump -Fc -Z0 $database | zstd -q -1 -T$cores -o '$work/expert.dump.zst' -f" }
-    $pgDumpFc = Measure-Median { & $bash "$pgEnv pg_dump -Fc -f '$rawFile' $database" }
-    # The two halves of pg_dump 16's native zstd (compression on pg_dump's own thread), for the native/stream choice.
-    $dumpOnly = Measure-Median { & $bash "$pgEnv pg_dump -Fc -Z0 -f '$work/z0.dump' $database" }
-    $zstdOneThread = Measure-Median { & $bash "zstd -q -1 -T1 -f '$work/z0.dump' -o '$work/z0.dump.zst'" }
-    Write-Host ("pg_dump -Fc: {0:N1} MiB; pg_dump -Fc -Z0: {1:N1} MiB; expert zstd -1: {2:N1} MiB" -f ((Get-Item $rawFile).Length / 1MB), ((Get-Item "$work/z0.dump").Length / 1MB), ((Get-Item "$work/expert.dump.zst").Length / 1MB))
-    Write-Host ''
-    Write-Host ("{0,-34} {1,8} {2,8} {3,7}  {4}" -f 'operation', 'cmdlet', 'baseline', 'ratio', 'baseline')
-
-    $seconds = Measure-Median { Backup @{} }
-    $defaultBackup = $script:lastBackup
-    Add-Row 'New-PgBackup (defaults: zstd)' 'pg_dump -Fc -Z0 | zstd -1 -T2' $expert $seconds $defaultBackup.SizeBytes
-    foreach ($compression in 'Gzip', 'Lz4', 'None') {
-        $seconds = Measure-Median { Backup @{ Compression = $compression } }
-        Add-Row "New-PgBackup -Compression $compression" $(if ($compression -eq 'Gzip') { 'pg_dump -Fc' } else { 'pg_dump -Fc -Z0 | zstd -1 -T2' }) $(if ($compression -eq 'Gzip') { $pgDumpFc } else { $expert }) $seconds $script:lastBackup.SizeBytes
+    # The stored size of the last backup each cmdlet command made, for the table.
+    $stored = @{}
+    function Backup([string] $Name, [hashtable] $Options, [string] $Target = $repository) {
+        $backup = New-PgBackup -Database $database -Repository $Target @connection @Options -ErrorAction Stop
+        $stored[$Name] = $backup
     }
-    Add-Row 'native zstd estimate (dump + zstd -T1)' 'pg_dump -Fc -Z0 | zstd -1 -T2' $expert ($dumpOnly + $zstdOneThread)
 
-    $directory = @{}
+    # Backups: the baselines are what an expert would type. To add a row, add its command here and an Add-Row below.
+    $backups = [ordered]@{
+        expert = { & $bash "$pgEnv pg_dump -Fc -Z0 $database | zstd -q -1 -T$cores -o '$work/expert.dump.zst' -f" }
+        pgDumpFc = { & $bash "$pgEnv pg_dump -Fc -f '$rawFile' $database" }
+        # The two halves of pg_dump 16's native zstd (compression on pg_dump's own thread), for the native/stream choice.
+        dumpOnly = { & $bash "$pgEnv pg_dump -Fc -Z0 -f '$work/z0.dump' $database" }
+        zstdOneThread = { & $bash "zstd -q -1 -T1 -f '$work/z0.dump' -o '$work/z0.dump.zst'" }
+        default = { Backup default @{} }
+        Gzip = { Backup Gzip @{ Compression = 'Gzip' } }
+        Lz4 = { Backup Lz4 @{ Compression = 'Lz4' } }
+        None = { Backup None @{ Compression = 'None' } }
+    }
     foreach ($jobs in 1, 2, 4) {
-        $directory[$jobs] = Measure-Median { Backup @{ Format = 'Directory'; Compression = 'Gzip'; Jobs = $jobs } }
-        Add-Row "New-PgBackup -Format Directory -Jobs $jobs" 'pg_dump -Fc' $pgDumpFc $directory[$jobs] $script:lastBackup.SizeBytes
+        $backups["pgDumpFd$jobs"] = [scriptblock]::Create("& `$bash `"rm -rf '$work/fd'; $pgEnv pg_dump -Fd -j $jobs -f '$work/fd' $database`"")
+        $backups["directory$jobs"] = [scriptblock]::Create("Backup directory$jobs @{ Format = 'Directory'; Compression = 'Gzip'; Jobs = $jobs }")
     }
-    Write-Host ("Directory -Jobs 2 is {0:N2}x as fast as -Jobs 1 (goal: 1.6x)" -f ($directory[1] / $directory[2]))
 
+    $s3 = $null
     try {
         $env:AWS_ACCESS_KEY_ID = [PgBackup.TestSupport.S3rverServer]::AccessKey
         $env:AWS_SECRET_ACCESS_KEY = [PgBackup.TestSupport.S3rverServer]::SecretKey
         $s3 = [PgBackup.TestSupport.S3rverServer]::Start()
-        try {
-            $seconds = Measure-Median { $null = New-PgBackup -Database $database -Repository "s3://$($s3.Bucket)/bench" -S3Endpoint $s3.Endpoint @connection -ErrorAction Stop }
-            Add-Row 'New-PgBackup to S3 (s3rver)' 'pg_dump -Fc -Z0 | zstd -1 -T2' $expert $seconds
-        }
-        finally { $s3.Dispose() }
+        $backups['s3'] = { Backup s3 @{ S3Endpoint = $s3.Endpoint } "s3://$($s3.Bucket)/bench" }
     }
     catch { Write-Warning "S3 row skipped: $_" }
 
-    $i = 0
-    $raw = Measure-Median { $i++; $null = $cluster.Psql('postgres', "CREATE DATABASE raw_restore_$i"); & $bash "$pgEnv pg_restore -j 2 -d raw_restore_$i '$rawFile'" }
-    $j = 0
-    $seconds = Measure-Median { $j++; $null = $defaultBackup | Restore-PgBackup -TargetDatabase "cmdlet_restore_$j" -Jobs 2 @connection -Confirm:$false }
-    Add-Row 'Restore-PgBackup -Jobs 2 (zstd)' 'pg_restore -j 2 (pg_dump -Fc)' $raw $seconds
+    # One unmeasured backup first: module load and JIT would otherwise land on the first round's first cmdlet.
+    Backup warmUp @{ Compression = 'None' }
+    Write-Host "Backups: $($backups.Count) commands, $Repeat rounds, interleaved..."
+    try { $t = Measure-Interleaved $backups }
+    finally { if ($s3) { $s3.Dispose() } }
 
-    $raw = Measure-Median { & $bash "sha256sum '$($defaultBackup.Location)' > /dev/null" }
-    $seconds = Measure-Median { $null = $defaultBackup | Test-PgBackup -Level Checksum -ErrorAction Stop }
-    Add-Row 'Test-PgBackup -Level Checksum' 'sha256sum' $raw $seconds
+    Write-Host ("pg_dump -Fc: {0:N1} MiB; pg_dump -Fc -Z0: {1:N1} MiB; expert zstd -1: {2:N1} MiB" -f ((Get-Item $rawFile).Length / 1MB), ((Get-Item "$work/z0.dump").Length / 1MB), ((Get-Item "$work/expert.dump.zst").Length / 1MB))
+    Write-Host ''
+    Write-Host ("{0,-40} {1,8} {2,8} {3,7}  {4}" -f 'operation', 'cmdlet', 'baseline', 'ratio', 'baseline')
+    Add-Row 'New-PgBackup (defaults: zstd)' $expertName $t.expert $t.default $stored.default.SizeBytes
+    Add-Row 'New-PgBackup -Compression Gzip' 'pg_dump -Fc' $t.pgDumpFc $t.Gzip $stored.Gzip.SizeBytes
+    Add-Row 'New-PgBackup -Compression Lz4' $expertName $t.expert $t.Lz4 $stored.Lz4.SizeBytes
+    Add-Row 'New-PgBackup -Compression None' $expertName $t.expert $t.None $stored.None.SizeBytes
+    Add-Row 'native zstd estimate (dump + zstd -T1)' $expertName $t.expert ($t.dumpOnly + $t.zstdOneThread)
+    foreach ($jobs in 1, 2, 4) {
+        Add-Row "New-PgBackup -Format Directory -Jobs $jobs" "pg_dump -Fd -j $jobs" $t["pgDumpFd$jobs"] $t["directory$jobs"] $stored["directory$jobs"].SizeBytes
+    }
+    foreach ($jobs in 1, 2, 4) {
+        Add-Row "pg_dump -Fd -j $jobs (raw, for scale)" 'pg_dump -Fc' $t.pgDumpFc $t["pgDumpFd$jobs"]
+    }
+    Write-Host ("Directory -Jobs 2 is {0:N2}x as fast as -Jobs 1 (goal: 1.6x); pg_dump -Fd -j 2 is {1:N2}x as fast as -j 1" -f ($t.directory1 / $t.directory2), ($t.pgDumpFd1 / $t.pgDumpFd2))
+    if ($t.Contains('s3')) {
+        Add-Row 'New-PgBackup to S3 (s3rver)' "$expertName (to a file)" $t.expert $t.s3 $stored.s3.SizeBytes
+    }
+
+    $defaultBackup = $stored.default
+    $restores = [ordered]@{
+        raw = { $script:restoreRun++; $null = $cluster.Psql('postgres', "CREATE DATABASE raw_restore_$script:restoreRun"); & $bash "$pgEnv pg_restore -j 2 -d raw_restore_$script:restoreRun '$rawFile'" }
+        cmdlet = { $script:restoreRun++; $null = $defaultBackup | Restore-PgBackup -TargetDatabase "cmdlet_restore_$script:restoreRun" -Jobs 2 @connection -Confirm:$false }
+    }
+    $script:restoreRun = 0
+    $t = Measure-Interleaved $restores
+    Add-Row 'Restore-PgBackup -Jobs 2 (zstd)' 'pg_restore -j 2 (pg_dump -Fc)' $t.raw $t.cmdlet
+
+    $checksums = [ordered]@{
+        sha256sum = { & $bash "sha256sum '$($defaultBackup.Location)' > /dev/null" }
+        sha256sumZstd = { & $bash "sha256sum '$($defaultBackup.Location)' > /dev/null && zstd -q -t '$($defaultBackup.Location)'" }
+        cmdlet = { $null = $defaultBackup | Test-PgBackup -Level Checksum -ErrorAction Stop }
+    }
+    $t = Measure-Interleaved $checksums
+    Add-Row 'Test-PgBackup -Level Checksum' 'sha256sum' $t.sha256sum $t.cmdlet
+    Add-Row 'Test-PgBackup -Level Checksum' 'sha256sum && zstd -t' $t.sha256sumZstd $t.cmdlet
 
     $load = (Get-Content /proc/loadavg -ErrorAction SilentlyContinue) -split ' ' | Select-Object -First 3
     $report = [ordered]@{
