@@ -2,6 +2,7 @@ using PgBackup.Artifacts;
 using PgBackup.Diagnostics;
 using PgBackup.Errors;
 using PgBackup.Storage;
+using PgBackup.Streaming;
 
 namespace PgBackup.Verification;
 
@@ -63,7 +64,8 @@ internal sealed class VerifiedDumpFile : IAsyncDisposable
             {
                 await pass.ConsumeAsync(async dump =>
                 {
-                    await dump.CopyToAsync(target, 1 << 20, cancellationToken).ConfigureAwait(false);
+                    // Reading (hash, decoding) and writing the copy run side by side.
+                    await OverlappedCopy.CopyAsync(dump, target, cancellationToken).ConfigureAwait(false);
                     return target;
                 }).ConfigureAwait(false);
             }
