@@ -1,4 +1,6 @@
+using System.Management.Automation;
 using PgBackup.Catalog;
+using PgBackup.Errors;
 using PgBackup.Retention;
 using PgBackup.Storage;
 using static PgBackup.Tests.Unit.RetentionTestData;
@@ -65,5 +67,18 @@ public class SignedManifestLayoutTests
         var found = IncompleteArtifacts.Find(listing, [], Now);
 
         Assert.Equal(["2026/03/02/shop_20260302T010000Z_0002.dump.manifest.json.sig"], found.Select(item => item.Key));
+    }
+
+    [Fact]
+    public void SignatureWriteFailed_is_a_WriteError_about_the_committed_backup_with_a_recommended_action()
+    {
+        var backup = Make("2026-03-01T01:00:00Z");
+
+        var record = ErrorRecords.From(new SignatureWriteFailedException("m", backup));
+
+        Assert.Equal("SignatureWriteFailed", record.FullyQualifiedErrorId);
+        Assert.Equal(ErrorCategory.WriteError, record.CategoryInfo.Category);
+        Assert.Same(backup, record.TargetObject);
+        Assert.Contains("-TrustedSigningKey", record.ErrorDetails?.RecommendedAction, StringComparison.Ordinal);
     }
 }
