@@ -96,6 +96,12 @@ public sealed class BackupInfo
 
     public required string ManifestLocation { get; init; }
 
+    /// <summary>
+    /// Whether a detached OpenPGP signature (<c>&lt;manifest&gt;.sig</c>, New-PgBackup -SigningKey) is stored next to the
+    /// manifest. Only says it is there: Test-/Restore-PgBackup -TrustedSigningKey check whose it is and that it matches.
+    /// </summary>
+    public bool Signed { get; init; }
+
     public required string Repository { get; init; }
 
     /// <summary>

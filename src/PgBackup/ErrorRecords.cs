@@ -35,6 +35,7 @@ internal static class ErrorRecords
         ["DecryptionFailed"] = "Give the passphrase or key passphrase the backup was encrypted with; if the message says the data failed its integrity check, do not use this backup: test or restore an earlier one and find out who could write to the repository.",
         ["DecryptionKeyRequired"] = "Give -EncryptionPassphrase (or $env:PGBACKUP_ENCRYPTION_PASSPHRASE) or -DecryptionKey with the secret key of a recipient the message names (Get-PgBackupInfo shows the key fingerprints).",
         ["SignatureInvalid"] = "Do not trust this backup: its manifest is unsigned, signed by a key not given to -TrustedSigningKey, or changed after signing. Check -TrustedSigningKey, or find out who could write to the repository.",
+        ["SignatureWriteFailed"] = "The backup is committed but unsigned, so -TrustedSigningKey refuses it: check the repository (space, permissions, network) and take a new signed backup (New-PgBackup -SigningKey).",
         ["KeyFileInvalid"] = "Give an OpenPGP key file as gpg exports it (gpg --export for public keys, gpg --export-secret-keys for secret keys; armored or binary) that holds a valid key for the purpose.",
         ["BackupVerificationFailed"] = "See the error message for the failed checks; take a new backup (New-PgBackup) and test it.",
     };

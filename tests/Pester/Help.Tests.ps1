@@ -135,13 +135,15 @@ Describe 'Help examples' {
         $script:Cluster.CreateNorthwind('shop')
         $script:Cluster.CreateNorthwind('billing')
         $script:Folder = New-TestFolder -Prefix 'pgbackup-help'
+        $script:GpgHome = New-TestGpgHome
+        $script:SigningKey = New-TestSigningKey $script:GpgHome 'backup-signing'
         $script:SavedVariables = Set-ProcessVariables @{
             PGHOST = '127.0.0.1'; PGPORT = "$($script:Cluster.Port)"; PGUSER = 'postgres'; PGDATABASE = 'shop'
             PGPASSWORD = $null; DATABASE_URL = $null; PGBACKUP_REPOSITORY = $script:Folder
             AWS_ENDPOINT_URL_S3 = $script:S3.Endpoint; AWS_ENDPOINT_URL = $null
         }
         function ConvertTo-TestCode([string] $Code) {
-            $Code.Replace('/var/backups/pg', $script:Folder).Replace('s3://acme-backups/pg', "s3://$($script:S3.Bucket)/pg").Replace('db1.example.com', "127.0.0.1:$($script:Cluster.Port)")
+            $Code.Replace('/var/backups/pg', $script:Folder).Replace('s3://acme-backups/pg', "s3://$($script:S3.Bucket)/pg").Replace('db1.example.com', "127.0.0.1:$($script:Cluster.Port)").Replace('/etc/pgbackup/backup-signing.sec.asc', $script:SigningKey.SecretKeyFile).Replace('/etc/pgbackup/backup-signing.pub.asc', $script:SigningKey.PublicKeyFile)
         }
     }
 
@@ -150,6 +152,7 @@ Describe 'Help examples' {
         Stop-TestS3rver $script:S3
         if ($script:Cluster) { $script:Cluster.Dispose() }
         if ($script:Folder) { Remove-Item $script:Folder -Recurse -Force -ErrorAction SilentlyContinue }
+        Remove-TestGpgHome $script:GpgHome
     }
 
     It '<Cmdlet> "<Title>" runs without error' -ForEach $script:RunnableExamples {
@@ -183,6 +186,7 @@ Describe 'Help examples' {
         @(Get-PgBackupInfo -Repository $script:Folder -Database billing).Count | Should -BeGreaterThan 0
         @(Get-PgBackupInfo -Repository "s3://$($script:S3.Bucket)/pg").Count | Should -BeGreaterThan 0
         $databases = $script:Cluster.ListDatabasesAsync().GetAwaiter().GetResult()
-        foreach ($restored in 'shop_copy', 'shop_staging', 'shop_ci', 'shop_from_file') { $databases | Should -Contain $restored }
+        foreach ($restored in 'shop_copy', 'shop_staging', 'shop_ci', 'shop_from_file', 'shop_signed') { $databases | Should -Contain $restored }
+        @(Get-PgBackupInfo -Repository $script:Folder -Database shop | Where-Object Signed).Count | Should -BeGreaterThan 0
     }
 }

@@ -259,4 +259,45 @@ function Get-NuGetPackagePath {
     $path
 }
 
+function New-TestGpgHome {
+    # A private gpg home (0700, short and under /tmp: gpg-agent's socket path must stay under the Unix limit).
+    $path = Join-Path '/tmp' "pgb-gpg-$([guid]::NewGuid().ToString('N').Substring(0, 10))"
+    $null = New-Item -ItemType Directory -Path $path
+    if (-not $IsWindows) { [IO.File]::SetUnixFileMode($path, [IO.UnixFileMode]'UserRead, UserWrite, UserExecute') }
+    $path
+}
+
+function Remove-TestGpgHome {
+    param([string] $GnuPGHome)
+    if (-not $GnuPGHome) { return }
+    Invoke-WithEnvironment @{ GNUPGHOME = $GnuPGHome } { gpgconf --kill all 2>$null }
+    Remove-Item $GnuPGHome -Recurse -Force -ErrorAction SilentlyContinue
+}
+
+function Invoke-TestGpg {
+    # gpg in batch mode in a test gpg home; a passphrase goes to its standard input (--passphrase-fd 0), never argv.
+    # Returns stdout (status lines with --status-fd 1) and sets $LASTEXITCODE.
+    param([Parameter(Mandatory)] [string] $GnuPGHome, [Parameter(Mandatory)] [string[]] $Arguments, [AllowNull()] [string] $Passphrase)
+    Invoke-WithEnvironment @{ GNUPGHOME = $GnuPGHome; LC_ALL = 'C' } {
+        $common = @('--batch', '--no-tty', '--yes', '--pinentry-mode', 'loopback')
+        if ($null -ne $Passphrase) { $Passphrase | gpg @common --passphrase-fd 0 @Arguments 2>$null }
+        else { gpg @common @Arguments 2>$null }
+    }
+}
+
+function New-TestSigningKey {
+    # A gpg-made ed25519 signing key, exported armored next to the gpg home's keyring: SecretKeyFile, PublicKeyFile,
+    # Fingerprint. An empty -Passphrase makes an unprotected key (as an unattended backup host would keep one).
+    param([Parameter(Mandatory)] [string] $GnuPGHome, [Parameter(Mandatory)] [string] $Name, [string] $Passphrase = '')
+    $userId = "$Name <$Name@pgbackup.test>"
+    $null = Invoke-TestGpg $GnuPGHome @('--quick-gen-key', $userId, 'ed25519', 'sign', 'never') -Passphrase $Passphrase
+    if ($LASTEXITCODE) { throw "gpg --quick-gen-key $userId failed ($LASTEXITCODE)." }
+    $fingerprint = (@(Invoke-TestGpg $GnuPGHome @('--with-colons', '--list-keys', $userId)) | Where-Object { $_ -like 'fpr:*' } | Select-Object -First 1).Split(':')[9]
+    $key = [pscustomobject]@{ Fingerprint = $fingerprint; SecretKeyFile = Join-Path $GnuPGHome "$Name.sec.asc"; PublicKeyFile = Join-Path $GnuPGHome "$Name.pub.asc" }
+    $null = Invoke-TestGpg $GnuPGHome @('--armor', '--output', $key.SecretKeyFile, '--export-secret-keys', $fingerprint) -Passphrase $Passphrase
+    $null = Invoke-TestGpg $GnuPGHome @('--armor', '--output', $key.PublicKeyFile, '--export', $fingerprint)
+    if (-not (Test-Path $key.SecretKeyFile) -or -not (Test-Path $key.PublicKeyFile)) { throw "gpg did not export the key $userId." }
+    $key
+}
+
 Export-ModuleMember -Function *

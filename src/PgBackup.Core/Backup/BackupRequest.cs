@@ -34,6 +34,9 @@ internal sealed record BackupRequest
 
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Signs every manifest this backup writes (-SigningKey), Failed ones too; null: unsigned.</summary>
+    public Encryption.ManifestSigner? Signer { get; init; }
+
     /// <summary>"automated" (scheduled task, CI) or "manual" (someone at a prompt).</summary>
     public string BackupType { get; init; } = "manual";
 }

@@ -21,6 +21,9 @@ internal sealed class BackupService
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>How long a manifest's signature may take to be written once the backup committed (not cancellable).</summary>
+    private static readonly TimeSpan SignatureTimeout = TimeSpan.FromSeconds(30);
+
     private readonly PgToolLocator _locator;
     private readonly IOperationLog _log;
     private readonly IProgress<OperationProgress>? _progress;
@@ -61,6 +64,7 @@ internal sealed class BackupService
         string? pgDumpVersionText = null;
         IArtifactUpload? upload = null;
         long? storedBytes = null;
+        (BackupManifest Manifest, string Key, byte[] Bytes) committed;
         await using var server = new PgServer(connection);
         try
         {
@@ -138,9 +142,10 @@ internal sealed class BackupService
                 RowCounts = snapshot is null ? null : new Dictionary<string, long>(snapshot.RowCounts, StringComparer.Ordinal),
             };
             var manifestKey = BackupNaming.ManifestKeyFor(artifactKey);
-            await repository.WriteSmallObjectAsync(manifestKey, ManifestSerializer.Serialize(manifest), Metadata(request, startedAt) with { Sha256 = sha256 }, cancellationToken).ConfigureAwait(false);
+            var manifestBytes = ManifestSerializer.Serialize(manifest);
+            await repository.WriteSmallObjectAsync(manifestKey, manifestBytes, Metadata(request, startedAt) with { Sha256 = sha256 }, cancellationToken).ConfigureAwait(false);
             _log.Verbose($"Backup {id} committed: {size:N0} bytes, sha256 {sha256}.");
-            return new BackupCatalog(repository).ToBackupInfo(manifest, manifestKey);
+            committed = (manifest, manifestKey, manifestBytes);
         }
         catch (OperationCanceledException)
         {
@@ -161,6 +166,46 @@ internal sealed class BackupService
             }
 
             throw failure;
+        }
+
+        // Committed: from here on nothing undoes the backup. Its signature follows the manifest; when it cannot be
+        // written the backup stands, unsigned, and the caller hears why.
+        var signatureFailure = await TrySignAsync(request, committed.Key, committed.Bytes).ConfigureAwait(false);
+        var backup = new BackupCatalog(repository).ToBackupInfo(committed.Manifest, committed.Key, signed: request.Signer is not null && signatureFailure is null);
+        if (signatureFailure is not null)
+        {
+            throw new SignatureWriteFailedException(
+                $"Backup {backup.Id} is committed, but the signature of its manifest could not be written to {repository.GetObjectLocation(BackupNaming.SignatureKeyFor(committed.Key))}: {signatureFailure.Message} "
+                + "The backup is unsigned: Test-PgBackup and Restore-PgBackup with -TrustedSigningKey refuse it.",
+                backup,
+                signatureFailure);
+        }
+
+        return backup;
+    }
+
+    /// <summary>
+    /// -SigningKey: signs the manifest just stored under <paramref name="manifestKey"/> (its exact bytes) and stores
+    /// <c>&lt;manifest&gt;.sig</c> next to it. Not cancellable — the manifest already committed, its signature should
+    /// land — but bounded in time. Returns why it failed, or null (also when nothing is to be signed).
+    /// </summary>
+    private async Task<Exception?> TrySignAsync(BackupRequest request, string manifestKey, byte[] manifest)
+    {
+        if (request.Signer is not { } signer)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(SignatureTimeout);
+            await Encryption.ManifestSignatures.WriteAsync(request.Repository, manifestKey, manifest, signer, timeout.Token).ConfigureAwait(false);
+            _log.Verbose($"Signed {request.Repository.GetObjectLocation(manifestKey)} with key {signer.KeyFingerprint}.");
+            return null;
+        }
+        catch (Exception ex) when (ex is PgBackupException or IOException or UnauthorizedAccessException or OperationCanceledException)
+        {
+            return ex;
         }
     }
 
@@ -365,7 +410,15 @@ internal sealed class BackupService
             {
                 try
                 {
-                    await request.Repository.WriteSmallObjectAsync(BackupNaming.ManifestKeyFor(artifactKey), ManifestSerializer.Serialize(manifest), Metadata(request, startedAt), timeout.Token).ConfigureAwait(false);
+                    var manifestKey = BackupNaming.ManifestKeyFor(artifactKey);
+                    var manifestBytes = ManifestSerializer.Serialize(manifest);
+                    await request.Repository.WriteSmallObjectAsync(manifestKey, manifestBytes, Metadata(request, startedAt), timeout.Token).ConfigureAwait(false);
+                    // A failed attempt's record is signed like a backup: -TrustedSigningKey can tell it is ours.
+                    if (await TrySignAsync(request, manifestKey, manifestBytes).ConfigureAwait(false) is { } signatureFailure)
+                    {
+                        _log.Warning($"The record of the failed attempt {request.Repository.GetObjectLocation(manifestKey)} is not signed: {signatureFailure.Message}");
+                    }
+
                     return;
                 }
                 catch (RepositoryObjectExistsException) when (attempt < BackupNaming.NameAttempts)

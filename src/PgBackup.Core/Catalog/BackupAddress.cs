@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace PgBackup.Catalog;
 
 /// <summary>
-/// Splits a full manifest or artifact location (a file path, or a URI: s3://, az://, https://) into the repository
+/// Splits a full manifest, artifact or signature location (a file path, or a URI: s3://, az://, https://) into the repository
 /// it belongs to and its repository-relative manifest key, using the YYYY/MM/DD layout.
 /// </summary>
 internal static partial class BackupAddress
@@ -12,7 +12,7 @@ internal static partial class BackupAddress
     {
         var separator = location.Contains("://", StringComparison.Ordinal) ? '/' : Path.DirectorySeparatorChar;
         var normalized = separator == '/' ? location : location.Replace('/', Path.DirectorySeparatorChar);
-        var manifest = BackupNaming.IsManifestKey(normalized) ? normalized : normalized + BackupNaming.ManifestSuffix;
+        var manifest = BackupNaming.ManifestKeyOf(normalized);
 
         var parts = manifest.Split(separator).ToList();
         var fileName = parts[^1];

@@ -70,8 +70,15 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
 
         var unnamed = new List<string>();
         var named = new List<(string Key, string Database, DateTime StartedAtUtc, BackupKind Kind)>();
+        var signatures = new HashSet<string>(StringComparer.Ordinal);
         await foreach (var item in repository.ListAsync(string.Empty, cancellationToken).ConfigureAwait(false))
         {
+            if (BackupNaming.IsSignatureKey(item.Key))
+            {
+                signatures.Add(item.Key);
+                continue;
+            }
+
             if (!BackupNaming.IsManifestKey(item.Key))
             {
                 continue;
@@ -97,7 +104,9 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
             && (status is null || b.Status == status)
             && !(query.LatestOnly && IsFutureDated(b.StartedAt, nowUtc));
 
-        var read = new List<BackupInfo>(await ReadManyAsync(unnamed, nowUtc, cancellationToken).ConfigureAwait(false));
+        // Signed or not is the listing's answer: a .sig next to the manifest (no extra request per backup).
+        bool Signed(string manifestKey) => signatures.Contains(BackupNaming.SignatureKeyFor(manifestKey));
+        var read = new List<BackupInfo>(await ReadManyAsync(unnamed, Signed, nowUtc, cancellationToken).ConfigureAwait(false));
         if (query.LatestOnly)
         {
             // One series per kind and database: the globals never stand in for a database that happens to share the name.
@@ -123,7 +132,7 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
                     BackupInfo? newest = null;
                     foreach (var key in second)
                     {
-                        if (await TryReadAsync(key.Key, nowUtc, ct).ConfigureAwait(false) is { } backup && Selected(backup) && (newest is null || IsNewer(backup, newest)))
+                        if (await TryReadAsync(key.Key, Signed(key.Key), nowUtc, ct).ConfigureAwait(false) is { } backup && Selected(backup) && (newest is null || IsNewer(backup, newest)))
                         {
                             newest = backup;
                         }
@@ -140,7 +149,7 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
         }
         else
         {
-            read.AddRange(await ReadManyAsync(named.Select(k => k.Key).ToList(), nowUtc, cancellationToken).ConfigureAwait(false));
+            read.AddRange(await ReadManyAsync(named.Select(k => k.Key).ToList(), Signed, nowUtc, cancellationToken).ConfigureAwait(false));
         }
 
         IEnumerable<BackupInfo> selected = read
@@ -178,22 +187,22 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
         => candidate.StartedAt != than.StartedAt ? candidate.StartedAt > than.StartedAt : string.CompareOrdinal(candidate.Id, than.Id) > 0;
 
     /// <summary>Reads manifests in parallel; the unreadable ones are warned about and left out.</summary>
-    private async Task<IReadOnlyList<BackupInfo>> ReadManyAsync(IReadOnlyList<string> manifestKeys, DateTime nowUtc, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<BackupInfo>> ReadManyAsync(IReadOnlyList<string> manifestKeys, Func<string, bool> signed, DateTime nowUtc, CancellationToken cancellationToken)
     {
         var results = new BackupInfo?[manifestKeys.Count];
         await Parallel.ForAsync(0, manifestKeys.Count, new ParallelOptions { MaxDegreeOfParallelism = ParallelReads, CancellationToken = cancellationToken }, async (i, ct) =>
         {
-            results[i] = await TryReadAsync(manifestKeys[i], nowUtc, ct).ConfigureAwait(false);
+            results[i] = await TryReadAsync(manifestKeys[i], signed(manifestKeys[i]), nowUtc, ct).ConfigureAwait(false);
         }).ConfigureAwait(false);
         return results.OfType<BackupInfo>().ToList();
     }
 
     /// <summary>One manifest, or null (with a warning naming it) when it cannot be read or is not valid.</summary>
-    private async Task<BackupInfo?> TryReadAsync(string manifestKey, DateTime nowUtc, CancellationToken cancellationToken)
+    private async Task<BackupInfo?> TryReadAsync(string manifestKey, bool signed, DateTime nowUtc, CancellationToken cancellationToken)
     {
         try
         {
-            var backup = await ReadAsync(manifestKey, cancellationToken).ConfigureAwait(false);
+            var backup = await ReadAsync(manifestKey, signed, cancellationToken).ConfigureAwait(false);
             if (IsFutureDated(backup.StartedAt, nowUtc))
             {
                 _log.Warning(FutureDatedWarning(backup.ManifestLocation, backup.StartedAt));
@@ -208,16 +217,27 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
         }
     }
 
-    /// <summary>Reads one manifest by key.</summary>
+    /// <summary>Reads one manifest by key (and looks whether its signature is next to it).</summary>
     public async Task<BackupInfo> ReadAsync(string manifestKey, CancellationToken cancellationToken)
     {
+        var manifest = await ReadManifestAsync(manifestKey, cancellationToken).ConfigureAwait(false);
+        var signed = await repository.ExistsAsync(BackupNaming.SignatureKeyFor(manifestKey), cancellationToken).ConfigureAwait(false);
+        return ToBackupInfo(manifest, manifestKey, signed);
+    }
+
+    /// <summary>Reads one manifest by key, whose signature the listing already found (or not).</summary>
+    private async Task<BackupInfo> ReadAsync(string manifestKey, bool signed, CancellationToken cancellationToken)
+        => ToBackupInfo(await ReadManifestAsync(manifestKey, cancellationToken).ConfigureAwait(false), manifestKey, signed);
+
+    private async Task<BackupManifest> ReadManifestAsync(string manifestKey, CancellationToken cancellationToken)
+    {
         var bytes = await repository.ReadSmallObjectAsync(manifestKey, cancellationToken).ConfigureAwait(false);
-        var manifest = ManifestSerializer.Deserialize(bytes, repository.GetObjectLocation(manifestKey));
-        return ToBackupInfo(manifest, manifestKey);
+        return ManifestSerializer.Deserialize(bytes, repository.GetObjectLocation(manifestKey));
     }
 
     /// <summary>The output object for a manifest stored under <paramref name="manifestKey"/>.</summary>
-    public BackupInfo ToBackupInfo(BackupManifest manifest, string manifestKey)
+    /// <param name="signed">Whether its signature (<see cref="BackupNaming.SignatureKeyFor"/>) is stored next to it.</param>
+    public BackupInfo ToBackupInfo(BackupManifest manifest, string manifestKey, bool signed = false)
     {
         var folder = manifestKey.Contains('/') ? manifestKey[..(manifestKey.LastIndexOf('/') + 1)] : string.Empty;
         var artifactKey = manifest.Artifact is null ? null : folder + manifest.Artifact;
@@ -239,6 +259,7 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
             Sha256 = manifest.Sha256,
             Location = artifactKey is null ? null : repository.GetObjectLocation(artifactKey),
             ManifestLocation = repository.GetObjectLocation(manifestKey),
+            Signed = signed,
             Repository = repository.Location,
             RepositoryDescriptor = repository.Descriptor,
             Status = manifest.Status,

@@ -14,6 +14,9 @@ namespace PgBackup.Catalog;
 internal static partial class BackupNaming
 {
     public const string ManifestSuffix = ".manifest.json";
+
+    /// <summary>A manifest's detached OpenPGP signature is stored next to it as <c>&lt;manifest&gt;.sig</c>.</summary>
+    public const string SignatureSuffix = ".sig";
     public const string TimestampFormat = "yyyyMMdd'T'HHmmss'Z'";
 
     /// <summary>
@@ -101,6 +104,16 @@ internal static partial class BackupNaming
     }
 
     public static bool IsManifestKey(string key) => key.EndsWith(ManifestSuffix, StringComparison.Ordinal);
+
+    /// <summary>The key (or path) of a manifest's signature.</summary>
+    public static string SignatureKeyFor(string manifestKey) => manifestKey + SignatureSuffix;
+
+    /// <summary>Whether a key (or path) is a manifest's signature (<c>….manifest.json.sig</c>): never an artifact, never a manifest.</summary>
+    public static bool IsSignatureKey(string key) => key.EndsWith(ManifestSuffix + SignatureSuffix, StringComparison.Ordinal);
+
+    /// <summary>The manifest a key (or path) belongs to: a manifest itself, a signature's manifest, else an artifact's.</summary>
+    public static string ManifestKeyOf(string key)
+        => IsManifestKey(key) ? key : IsSignatureKey(key) ? key[..^SignatureSuffix.Length] : ManifestKeyFor(key);
 
     /// <summary>The artifact's file extension for a format and the stream compression stage (if any).</summary>
     public static string Extension(BackupFormat format, BackupCompression streamCompression)

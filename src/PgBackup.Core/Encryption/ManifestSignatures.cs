@@ -1,27 +1,55 @@
 using Org.BouncyCastle.Bcpg;
 using Org.BouncyCastle.Bcpg.OpenPgp;
+using PgBackup.Catalog;
 using PgBackup.Errors;
+using PgBackup.Storage;
 
 namespace PgBackup.Encryption;
 
 /// <summary>
-/// Detached OpenPGP signatures over a manifest's exact bytes, stored next to it as <c>&lt;manifest&gt;.sig</c>
-/// (armored, as <c>gpg --armor --detach-sign</c> writes; <c>gpg --verify manifest.json.sig manifest.json</c> checks it).
-/// Since the manifest holds each artifact's SHA-256, a valid signature vouches for the artifacts too.
+/// Detached OpenPGP signatures over a manifest's exact stored bytes, stored next to it as <c>&lt;manifest&gt;.sig</c>
+/// (<see cref="BackupNaming.SignatureKeyFor"/>; armored, as <c>gpg --armor --detach-sign</c> writes them:
+/// <c>gpg --verify manifest.json.sig manifest.json</c> checks one). Since the manifest holds the artifact's size and
+/// SHA-256, a valid signature vouches for the artifact too.
 /// <para>
-/// Integration: New-PgBackup -SigningKey builds one <see cref="ManifestSigner"/> (<see cref="ManifestSigner.Load"/>,
-/// before the backup starts, so a wrong key passphrase fails early) and writes <c>signer.Sign(manifestBytes)</c> to
-/// <see cref="SignatureName"/>(manifest) after the manifest. Test-/Restore-PgBackup -TrustedSigningKey build one
-/// <see cref="TrustedSigningKeys"/> and call <c>trusted.Verify(manifestBytes, signatureBytesOrNull, target)</c> before
-/// trusting the manifest; retention removes the .sig with its manifest.
+/// New-PgBackup -SigningKey loads one <see cref="ManifestSigner"/> before any dump starts (a wrong key passphrase fails
+/// early, writing nothing); the backup service signs each manifest once it is written. Test-/Restore-PgBackup
+/// -TrustedSigningKey load one <see cref="TrustedSigningKeys"/> and take the backup from <see cref="ReadTrustedAsync"/>:
+/// the manifest read once, verified, and only then believed. Retention removes the .sig with its manifest.
 /// </para>
 /// </summary>
 internal static class ManifestSignatures
 {
-    public const string Extension = ".sig";
+    /// <summary>
+    /// The backup whose manifest is stored under <paramref name="manifestKey"/>, built from exactly the bytes whose
+    /// signature verified against <paramref name="trusted"/> (so its size and SHA-256 are the signed ones, whatever a
+    /// piped object or an earlier read said). An unsigned manifest, one signed by another key, or one changed after
+    /// signing is <see cref="SignatureInvalidException"/>.
+    /// </summary>
+    public static async Task<(BackupInfo Backup, VerifiedSignature Signature)> ReadTrustedAsync(
+        IBackupRepository repository, string manifestKey, TrustedSigningKeys trusted, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentNullException.ThrowIfNull(trusted);
+        var location = repository.GetObjectLocation(manifestKey);
+        var manifestBytes = await repository.ReadSmallObjectAsync(manifestKey, cancellationToken).ConfigureAwait(false);
+        var signatureKey = BackupNaming.SignatureKeyFor(manifestKey);
+        var signature = await repository.ExistsAsync(signatureKey, cancellationToken).ConfigureAwait(false)
+            ? await repository.ReadSmallObjectAsync(signatureKey, cancellationToken).ConfigureAwait(false)
+            : null;
+        var verified = trusted.Verify(manifestBytes, signature, location);
+        var manifest = ManifestSerializer.Deserialize(manifestBytes, location);
+        return (new BackupCatalog(repository).ToBackupInfo(manifest, manifestKey, signed: true), verified);
+    }
 
-    /// <summary>The signature's name (key or path) for a manifest's.</summary>
-    public static string SignatureName(string manifestName) => manifestName + Extension;
+    /// <summary>Signs the manifest bytes just stored under <paramref name="manifestKey"/> and stores the signature next to them (create-only).</summary>
+    public static async Task WriteAsync(IBackupRepository repository, string manifestKey, ReadOnlyMemory<byte> manifest, ManifestSigner signer, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(repository);
+        ArgumentNullException.ThrowIfNull(signer);
+        var signature = System.Text.Encoding.ASCII.GetBytes(signer.Sign(manifest.Span));
+        await repository.WriteSmallObjectAsync(BackupNaming.SignatureKeyFor(manifestKey), signature, metadata: null, cancellationToken).ConfigureAwait(false);
+    }
 }
 
 /// <summary>Who signed a manifest, once the signature verified against a trusted key.</summary>
@@ -122,7 +150,7 @@ internal sealed class TrustedSigningKeys
     {
         if (signature is null)
         {
-            throw new SignatureInvalidException($"The manifest is not signed (no {ManifestSignatures.Extension} next to it), and a trusted signing key was required.", target);
+            throw new SignatureInvalidException($"The manifest is not signed (no {BackupNaming.SignatureSuffix} next to it), and a trusted signing key was required.", target);
         }
 
         var signatures = ReadSignatures(signature, target);

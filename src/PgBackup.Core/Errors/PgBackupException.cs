@@ -181,3 +181,14 @@ internal sealed class SignatureInvalidException(string message, object? target =
 /// <summary>An OpenPGP key file cannot be read, is not a key of the needed kind, or holds no key usable for the purpose.</summary>
 internal sealed class KeyFileInvalidException(string message, object? target = null, Exception? inner = null)
     : PgBackupException("KeyFileInvalid", FailureCategory.InvalidArgument, message, target, inner);
+
+/// <summary>
+/// A backup committed (its manifest is written), but its manifest's signature could not be written: the backup stands,
+/// unsigned (<see cref="Backup"/> says Signed = false), and -TrustedSigningKey will refuse it until it is signed.
+/// </summary>
+internal sealed class SignatureWriteFailedException(string message, BackupInfo backup, Exception? inner = null)
+    : PgBackupException("SignatureWriteFailed", FailureCategory.WriteError, message, backup, inner)
+{
+    /// <summary>The committed backup.</summary>
+    public BackupInfo Backup { get; } = backup;
+}

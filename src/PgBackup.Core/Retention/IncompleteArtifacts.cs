@@ -7,7 +7,7 @@ namespace PgBackup.Retention;
 /// <summary>
 /// Finds the leftovers of backups that never committed: objects named like ours (the repository
 /// layout) that no manifest vouches for — <c>.partial</c> files, temporary manifest files, artifacts
-/// whose manifest never landed. Pure: works on a listing, so it is the same for every store.
+/// whose manifest never landed, signatures (<c>.manifest.json.sig</c>) whose manifest is gone. Pure: works on a listing, so it is the same for every store.
 /// </summary>
 internal static partial class IncompleteArtifacts
 {
@@ -31,14 +31,15 @@ internal static partial class IncompleteArtifacts
             .Where(item => LayoutName().Match(item.Key) is { Success: true } name
                 && (matchers.Length == 0 || matchers.Any(matches => matches(BackupNaming.DatabaseOfKeyName(name.Groups["database"].Value)))))
             .Where(item => !BackupNaming.IsManifestKey(item.Key))
-            // Its own manifest (even a Failed or unreadable one) means it is not ours to judge here.
-            .Where(item => !manifests.Contains(BackupNaming.ManifestKeyFor(item.Key)) && !vouchedFor.Contains(item.Key))
+            // Its own manifest (even a Failed or unreadable one) means it is not ours to judge here; a signature
+            // belongs to the manifest it is named after, and is a leftover only once that manifest is gone.
+            .Where(item => !manifests.Contains(BackupNaming.ManifestKeyOf(item.Key)) && !vouchedFor.Contains(item.Key))
             .Where(item => item.LastModifiedUtc < cutoff)
             .OrderBy(item => item.Key, StringComparer.Ordinal)
             .ToList();
     }
 
-    // YYYY/MM/DD/<encoded database>_<yyyyMMddTHHmmssZ>_<4 hex><extension, .partial, .manifest.json.tmp-…>
+    // YYYY/MM/DD/<encoded database>_<yyyyMMddTHHmmssZ>_<4 hex><extension, .partial, .manifest.json.tmp-…, .manifest.json.sig>
     // The database part is BackupNaming.EncodeDatabaseName's output: %XX escapes of UTF-8 bytes.
     [GeneratedRegex(@"^\d{4}/\d{2}/\d{2}/(?<database>[^/]+)_\d{8}T\d{6}Z_[0-9a-f]{4}\.[^/]+$", RegexOptions.CultureInvariant)]
     private static partial Regex LayoutName();

@@ -202,14 +202,21 @@ internal sealed class RetentionService(IOperationLog? log = null, TimeProvider? 
                 return;
             }
 
-            // Manifest first: if we stop half-way, what is left is an artifact without a manifest
-            // (an incomplete leftover, cleaned by -IncludeIncomplete), never a listed backup without its file.
+            // Manifest first: if we stop half-way, what is left is an artifact or a signature without a manifest
+            // (incomplete leftovers, cleaned by -IncludeIncomplete), never a listed backup without its file.
             await repository.DeleteAsync(backup.ManifestKey, cancellationToken).ConfigureAwait(false);
             var artifactRemoved = false;
             if (backup.ArtifactKey is { } artifactKey)
             {
                 // Not cancellable: the pair is removed together once the manifest is gone.
                 artifactRemoved = await RemoveArtifactAsync(repository, backup, artifactKey, namedBy).ConfigureAwait(false);
+            }
+
+            // Its signature goes with it (looked for in the store: a piped object may predate it).
+            var signatureKey = BackupNaming.SignatureKeyFor(backup.ManifestKey);
+            if (await repository.ExistsAsync(signatureKey, CancellationToken.None).ConfigureAwait(false))
+            {
+                await repository.DeleteAsync(signatureKey, CancellationToken.None).ConfigureAwait(false);
             }
 
             result.Removed.Add(backup);

@@ -42,7 +42,6 @@ internal sealed class BackupVerifier
     public async Task<TestResult> VerifyAsync(VerificationRequest request, CancellationToken cancellationToken)
     {
         var backup = request.Backup;
-        BackupArtifactReader.RequireArtifact(backup);
         if (request.Level == TestLevel.Restore && request.Connection is null)
         {
             throw new ArgumentException("The Restore level needs a server connection.", nameof(request));
@@ -51,6 +50,24 @@ internal sealed class BackupVerifier
         var stopwatch = Stopwatch.StartNew();
         var checks = new List<TestCheck>();
         string? temporaryDatabase = null;
+        if (request.TrustedSigningKeys is { } trusted)
+        {
+            // Before anything else is read or touched: from here on only the signed manifest's word counts.
+            try
+            {
+                (backup, var signature) = await Encryption.ManifestSignatures.ReadTrustedAsync(request.Repository, backup.ManifestKey, trusted, cancellationToken).ConfigureAwait(false);
+                request = request with { Backup = backup };
+                checks.Add(new TestCheck(VerificationChecks.Signature, true,
+                    FormattableString.Invariant($"the manifest is signed by trusted key {signature.KeyFingerprint} (signing key {signature.SigningKeyFingerprint}, {signature.SignedAt:yyyy-MM-dd HH:mm:ss}Z)")));
+            }
+            catch (SignatureInvalidException ex)
+            {
+                checks.Add(new TestCheck(VerificationChecks.Signature, false, ex.Message));
+                return Result(request, checks, stopwatch, temporaryDatabase: null);
+            }
+        }
+
+        BackupArtifactReader.RequireArtifact(backup);
         _log.Verbose($"Testing {backup.Id} ({backup.Format}, {backup.SizeBytes:N0} bytes) at level {request.Level}: {backup.Location}");
         switch (request.Level)
         {
@@ -70,10 +87,15 @@ internal sealed class BackupVerifier
                 throw new ArgumentOutOfRangeException(nameof(request), request.Level, "Unknown test level.");
         }
 
+        return Result(request, checks, stopwatch, temporaryDatabase);
+    }
+
+    private TestResult Result(VerificationRequest request, List<TestCheck> checks, Stopwatch stopwatch, string? temporaryDatabase)
+    {
         stopwatch.Stop();
         var result = new TestResult
         {
-            Backup = backup,
+            Backup = request.Backup,
             Level = request.Level,
             Checks = checks,
             Duration = stopwatch.Elapsed,

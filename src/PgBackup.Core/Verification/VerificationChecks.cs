@@ -18,6 +18,7 @@ internal sealed record StoredReadOutcome(long BytesRead, string? ActualSha256, s
 /// </summary>
 internal static class VerificationChecks
 {
+    public const string Signature = "Signature";
     public const string Size = "Size";
     public const string Sha256 = "SHA-256";
     public const string Decompression = "Decompression";

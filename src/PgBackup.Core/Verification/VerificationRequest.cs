@@ -13,6 +13,12 @@ internal sealed record VerificationRequest
 
     public TestLevel Level { get; init; } = TestLevel.Structure;
 
+    /// <summary>
+    /// -TrustedSigningKey: the manifest must carry a valid signature by one of these keys (the Signature check, first);
+    /// the test then uses the signed manifest's size and SHA-256. A failed Signature check ends the test there.
+    /// </summary>
+    public Encryption.TrustedSigningKeys? TrustedSigningKeys { get; init; }
+
     /// <summary>The server the Restore level restores into; required for that level only.</summary>
     public PgConnectionSettings? Connection { get; init; }
 

@@ -118,6 +118,19 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     [ValidateRange(1, 1024)]
     public int? AzureBlockSizeMB { get; set; }
 
+    /// <summary>
+    /// An OpenPGP secret key file (gpg --export-secret-keys, armored or binary) to sign every manifest with: a detached
+    /// signature &lt;manifest&gt;.sig is written next to each. Read and unlocked once, before any dump starts.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? SigningKey { get; set; }
+
+    /// <summary>The passphrase that unlocks -SigningKey (a SecureString: never in argv, logs or files).</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public System.Security.SecureString? SigningKeyPassphrase { get; set; }
+
     private protected override AzureRepositoryOptions AzureOptions => base.AzureOptions with
     {
         AccessTier = AccessTier,
@@ -140,6 +153,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
 
     private PgConnectionSettings? _connection;
     private IBackupRepository? _repository;
+    private Encryption.ManifestSigner? _signer;
     private string? _backupType;
     private Dictionary<string, string>? _tags;
     private bool _sawDatabase;
@@ -160,10 +174,27 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
 
         _connection = ResolveConnection();
         _repository = OpenRepository(Repository);
+        _signer = LoadSigner();
         // Nobody at a prompt (scheduled task, CI, -NonInteractive): the backup is recorded as automated.
         _backupType = SessionInteractivity.CanPrompt(Host) ? "manual" : "automated";
         // The hashtable's values may be PowerShell objects: turned into text here, on the pipeline thread.
         _tags = ToStringDictionary(Tag);
+    }
+
+    /// <summary>-SigningKey, read and unlocked here, before any dump: a wrong passphrase or a bad key file ends the command having written nothing.</summary>
+    private Encryption.ManifestSigner? LoadSigner()
+    {
+        if (SigningKey is null)
+        {
+            return SigningKeyPassphrase is null
+                ? null
+                : throw new InvalidBackupRequestException("-SigningKeyPassphrase unlocks the key of -SigningKey: give -SigningKey too (the secret key file to sign the manifests with).");
+        }
+
+        using var passphrase = SigningKeyPassphrase is null ? null : Encryption.Passphrase.FromSecureString(SigningKeyPassphrase);
+        var signer = Encryption.ManifestSigner.Load(ResolveLocation(SigningKey), passphrase);
+        WriteVerbose($"Signing every manifest with key {signer.KeyFingerprint}.");
+        return signer;
     }
 
     private protected override void OnRecord()
@@ -282,16 +313,34 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
             Environment = Environment,
             Tags = _tags!,
             BackupType = _backupType!,
+            Signer = _signer,
         };
 
         // Disposed on every way out, so the bar always ends with a Completed record.
         using var progress = pipeline.StartProgress(kind == BackupKind.Globals ? "Backing up the server's globals" : $"Backing up {database}", parentProgress);
         try
         {
-            var backup = await new BackupService(log: pipeline.Log, progress: progress).RunAsync(request, cancellationToken).ConfigureAwait(false);
+            BackupInfo backup;
+            SignatureWriteFailedException? unsigned = null;
+            try
+            {
+                backup = await new BackupService(log: pipeline.Log, progress: progress).RunAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SignatureWriteFailedException ex)
+            {
+                // Committed all the same: the backup is written out (Signed = False), then the error.
+                backup = ex.Backup;
+                unsigned = ex;
+            }
+
             _succeeded++;
             _bytes += backup.SizeBytes;
             pipeline.WriteObject(backup);
+            if (unsigned is not null)
+            {
+                pipeline.WriteError(unsigned, backup);
+            }
+
             if (Verify.IsPresent)
             {
                 await VerifyAsync(backup, pipeline, progress, cancellationToken).ConfigureAwait(false);

@@ -125,7 +125,7 @@ public abstract class PgBackupCmdlet : AsyncPSCmdlet
             }
 
             references.AddRange(matches
-                .Select(match => BackupNaming.IsManifestKey(match) ? match : BackupNaming.ManifestKeyFor(match))
+                .Select(BackupNaming.ManifestKeyOf)
                 .Distinct(StringComparer.Ordinal)
                 .Select(manifest => new BackupReference(null, manifest, manifest, S3Options, AzureOptions)));
         }

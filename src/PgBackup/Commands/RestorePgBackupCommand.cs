@@ -64,8 +64,15 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
     [Parameter]
     public SwitchParameter DropPrevious { get; set; }
 
+    /// <summary>OpenPGP public key files (gpg --export): the manifest must be signed by one of them, else the backup is
+    /// refused (SignatureInvalid) before anything touches the server.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? TrustedSigningKey { get; set; }
+
     private PgConnectionSettings? _connection;
     private bool _canPrompt;
+    private Encryption.TrustedSigningKeys? _trusted;
 
     // Piped backups, restored in EndProcessing: the globals first, whatever order they came in (Get-PgBackupInfo
     // lists newest first, a Sort-Object or a saved list any other way), so the roles exist before the databases that
@@ -76,6 +83,7 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
     {
         _connection = ResolveConnection();
         _canPrompt = SessionInteractivity.CanPrompt(Host);
+        _trusted = TrustedSigningKey is null ? null : Encryption.TrustedSigningKeys.Load([.. TrustedSigningKey.Select(ResolveLocation)]);
     }
 
     private protected override void OnRecord()
@@ -114,6 +122,13 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
             try
             {
                 var (backup, repository) = await reference.OpenAsync(pipeline, cancellationToken).ConfigureAwait(false);
+                if (_trusted is not null)
+                {
+                    // Before the server is asked anything: only the signed manifest's size and SHA-256 count from here on.
+                    (backup, var signature) = await Encryption.ManifestSignatures.ReadTrustedAsync(repository, backup.ManifestKey, _trusted, cancellationToken).ConfigureAwait(false);
+                    pipeline.Log.Verbose($"The manifest of {backup.Id} is signed by trusted key {signature.KeyFingerprint}.");
+                }
+
                 if (backup.Kind == BackupKind.Globals)
                 {
                     await RestoreGlobalsAsync(backup, repository, pipeline, progress, cancellationToken).ConfigureAwait(false);

@@ -53,12 +53,20 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
     [Parameter]
     public SwitchParameter Force { get; set; }
 
+    /// <summary>OpenPGP public key files (gpg --export): the manifest must be signed by one of them, else the test fails
+    /// its Signature check (SignatureInvalid) before anything else is read or created.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? TrustedSigningKey { get; set; }
+
     private Connection.PgConnectionSettings? _connection;
+    private Encryption.TrustedSigningKeys? _trusted;
 
     private protected override void OnBegin()
     {
         // Only the Restore level talks to a server; an unusable connection is an invalid invocation (terminating).
         _connection = Level == TestLevel.Restore ? ResolveConnection() : null;
+        _trusted = TrustedSigningKey is null ? null : Encryption.TrustedSigningKeys.Load([.. TrustedSigningKey.Select(ResolveLocation)]);
     }
 
     private protected override void OnRecord()
@@ -102,10 +110,15 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
                     Connection = _connection,
                     KeepDatabase = KeepDatabase.IsPresent,
                     DropLeftovers = Force.IsPresent,
+                    TrustedSigningKeys = _trusted,
                 },
                 cancellationToken).ConfigureAwait(false);
             pipeline.WriteObject(result);
-            if (!result.Passed)
+            if (result.Checks.FirstOrDefault(check => check is { Name: VerificationChecks.Signature, Passed: false }) is { } signature)
+            {
+                pipeline.WriteError(new SignatureInvalidException($"Backup {backup.Id} was not tested: {signature.Detail}", backup), backup);
+            }
+            else if (!result.Passed)
             {
                 pipeline.WriteError(new BackupTestFailedException($"Backup {backup.Id} failed the {Level} test. {result.DescribeFailures()}", backup), backup);
             }

@@ -178,9 +178,9 @@ public sealed class GpgInteropTests(GpgKeysFixture keys) : IClassFixture<GpgKeys
         var signature = signer.Sign(manifest);
         var manifestFile = Gpg.FilePath("manifest-" + Guid.NewGuid().ToString("N")[..8] + ".json");
         await File.WriteAllBytesAsync(manifestFile, manifest);
-        await File.WriteAllTextAsync(ManifestSignatures.SignatureName(manifestFile), signature);
+        await File.WriteAllTextAsync(PgBackup.Catalog.BackupNaming.SignatureKeyFor(manifestFile), signature);
 
-        var status = await Gpg.RunAsync(["--status-fd", "1", "--verify", ManifestSignatures.SignatureName(manifestFile), manifestFile]);
+        var status = await Gpg.RunAsync(["--status-fd", "1", "--verify", PgBackup.Catalog.BackupNaming.SignatureKeyFor(manifestFile), manifestFile]);
 
         Assert.Contains("-----BEGIN PGP SIGNATURE-----", signature, StringComparison.Ordinal);
         Assert.Equal(keys.Alice.Fingerprint, signer.KeyFingerprint);
@@ -188,7 +188,7 @@ public sealed class GpgInteropTests(GpgKeysFixture keys) : IClassFixture<GpgKeys
         Assert.Matches($@"\[GNUPG:\] VALIDSIG [0-9A-F]{{40}} .* {keys.Alice.Fingerprint}\n", status);
 
         await File.WriteAllBytesAsync(manifestFile, [.. manifest, (byte)' ']);
-        var tampered = await Gpg.RunAsync(["--status-fd", "1", "--verify", ManifestSignatures.SignatureName(manifestFile), manifestFile], throwOnError: false);
+        var tampered = await Gpg.RunAsync(["--status-fd", "1", "--verify", PgBackup.Catalog.BackupNaming.SignatureKeyFor(manifestFile), manifestFile], throwOnError: false);
         Assert.Contains("[GNUPG:] BADSIG", tampered, StringComparison.Ordinal);
     }
 

@@ -289,38 +289,14 @@ public abstract class RetentionServiceContract
     }
 
     /// <summary>A real repository that remembers the order of deletions.</summary>
-    private sealed class DeleteRecordingRepository(IBackupRepository inner) : IBackupRepository
+    private sealed class DeleteRecordingRepository(IBackupRepository inner) : DelegatingRepository(inner)
     {
         public List<string> Deleted { get; } = [];
 
-        public string Location => inner.Location;
-
-        public RepositoryDescriptor Descriptor => inner.Descriptor;
-
-        public string GetObjectLocation(string key) => inner.GetObjectLocation(key);
-
-        public Task EnsureWritableAsync(CancellationToken cancellationToken) => inner.EnsureWritableAsync(cancellationToken);
-
-        public Task EnsureExistsAsync(CancellationToken cancellationToken) => inner.EnsureExistsAsync(cancellationToken);
-
-        public Task<IArtifactUpload> BeginArtifactAsync(string key, ArtifactMetadata metadata, long? expectedSizeBytes, CancellationToken cancellationToken)
-            => inner.BeginArtifactAsync(key, metadata, expectedSizeBytes, cancellationToken);
-
-        public Task WriteSmallObjectAsync(string key, ReadOnlyMemory<byte> content, ArtifactMetadata? metadata, CancellationToken cancellationToken)
-            => inner.WriteSmallObjectAsync(key, content, metadata, cancellationToken);
-
-        public Task<byte[]> ReadSmallObjectAsync(string key, CancellationToken cancellationToken) => inner.ReadSmallObjectAsync(key, cancellationToken);
-
-        public Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken) => inner.OpenReadAsync(key, cancellationToken);
-
-        public Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) => inner.ExistsAsync(key, cancellationToken);
-
-        public IAsyncEnumerable<RepositoryObject> ListAsync(string keyPrefix, CancellationToken cancellationToken) => inner.ListAsync(keyPrefix, cancellationToken);
-
-        public async Task DeleteAsync(string key, CancellationToken cancellationToken)
+        public override async Task DeleteAsync(string key, CancellationToken cancellationToken)
         {
             Deleted.Add(key);
-            await inner.DeleteAsync(key, cancellationToken);
+            await base.DeleteAsync(key, cancellationToken);
         }
     }
 }
