@@ -34,6 +34,12 @@ internal sealed record BackupRequest
 
     public IReadOnlyDictionary<string, string> Tags { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// OpenPGP encryption of the stored bytes (after compression, before hashing), or null. The caller owns it: one
+    /// per run, keys read and the passphrase's key derived once, for every backup of the run.
+    /// </summary>
+    public Encryption.OpenPgpEncryption? Encryption { get; init; }
+
     /// <summary>"automated" (scheduled task, CI) or "manual" (someone at a prompt).</summary>
     public string BackupType { get; init; } = "manual";
 }

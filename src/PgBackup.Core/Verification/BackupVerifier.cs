@@ -48,6 +48,12 @@ internal sealed class BackupVerifier
             throw new ArgumentException("The Restore level needs a server connection.", nameof(request));
         }
 
+        if (request.Level != TestLevel.Checksum)
+        {
+            // Structure and Restore read the plaintext: a missing or wrong key fails here, before any tool or server.
+            await BackupArtifactReader.EnsureDecryptableAsync(request.Repository, backup, request.Decryption, cancellationToken).ConfigureAwait(false);
+        }
+
         var stopwatch = Stopwatch.StartNew();
         var checks = new List<TestCheck>();
         string? temporaryDatabase = null;
@@ -102,7 +108,7 @@ internal sealed class BackupVerifier
         if (backup.Format == BackupFormat.Directory)
         {
             // pg_restore lists a directory dump only as a folder: verified, then unpacked privately.
-            await using var unpacked = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, _progress, cancellationToken).ConfigureAwait(false);
+            await using var unpacked = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, request.Decryption, _progress, cancellationToken).ConfigureAwait(false);
             checks.AddRange(unpacked.Checksum);
             var folderListing = unpacked.ChecksumPassed ? await ListFolderAsync(pgRestore!, unpacked, cancellationToken).ConfigureAwait(false) : null;
             checks.AddRange(Structure(backup, unpacked.Head, null, folderListing, unpacked.UnsafeTar?.Message).Checks);
@@ -125,7 +131,7 @@ internal sealed class BackupVerifier
     private async Task CheckGlobalsAsync(VerificationRequest request, List<TestCheck> checks, CancellationToken cancellationToken)
     {
         var backup = request.Backup;
-        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, _progress, cancellationToken).ConfigureAwait(false);
+        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, request.Decryption, _progress, cancellationToken).ConfigureAwait(false);
         checks.AddRange(dump.Checksum);
         if (!dump.ChecksumPassed)
         {
@@ -169,7 +175,7 @@ internal sealed class BackupVerifier
 
         // Nothing reaches pg_restore or psql before the checksum is known: the dump is verified into a
         // private file first, and restored from exactly the bytes that passed.
-        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, _progress, cancellationToken).ConfigureAwait(false);
+        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, request.Decryption, _progress, cancellationToken).ConfigureAwait(false);
         checks.AddRange(dump.Checksum);
         if (!dump.ChecksumPassed)
         {
@@ -326,8 +332,15 @@ internal sealed class BackupVerifier
 
     private static bool IsArchive(BackupInfo backup) => backup.Format != BackupFormat.Plain;
 
+    /// <summary>A read of the backup; Checksum reads an encrypted one without a key as ciphertext, every other level decrypts.</summary>
     private Task<ArtifactReadPass> OpenPassAsync(VerificationRequest request, string activity, CancellationToken cancellationToken)
-        => ArtifactReadPass.OpenAsync(request.Repository, request.Backup, _progress, $"{activity} {request.Backup.Id}", cancellationToken);
+        => ArtifactReadPass.OpenAsync(
+            request.Repository,
+            request.Backup,
+            request.Level == TestLevel.Checksum ? request.Decryption : request.Decryption ?? Encryption.OpenPgpDecryption.None,
+            _progress,
+            $"{activity} {request.Backup.Id}",
+            cancellationToken);
 
     private static Task<PgRunOutcome> ListAsync(PgTool pgRestore, Stream dump, CancellationToken cancellationToken)
         => PgRestoreRunner.RunAsync(pgRestore, PgRestoreArguments.ForList(), connection: null, dump, SecretRedactor.None, cancellationToken);

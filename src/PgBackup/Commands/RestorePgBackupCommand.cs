@@ -16,7 +16,7 @@ namespace PgBackup.Commands;
 /// </summary>
 [Cmdlet(VerbsData.Restore, "PgBackup", DefaultParameterSetName = InputObjectSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(RestoreResult))]
-public sealed class RestorePgBackupCommand : PgConnectionCmdlet
+public sealed class RestorePgBackupCommand : PgDecryptingCmdlet
 {
     private const string InputObjectSet = "InputObject";
     private const string PathSet = "Path";
@@ -76,6 +76,8 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
     {
         _connection = ResolveConnection();
         _canPrompt = SessionInteractivity.CanPrompt(Host);
+        // Key files are read once, here, before any backup is read.
+        OpenDecryption();
     }
 
     private protected override void OnRecord()
@@ -130,6 +132,7 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
                     NoOwner = NoOwner.IsPresent,
                     DropPrevious = DropPrevious.IsPresent,
                     DropLeftovers = Force.IsPresent,
+                    Decryption = Decryption,
                 };
                 target = request.EffectiveTargetDatabase;
                 var service = new RestoreService(log: pipeline.Log, progress: progress);
@@ -219,7 +222,7 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
         }
 
         var service = new GlobalsRestoreService(pipeline.Log, progress);
-        var statements = await service.ReadAsync(repository, backup, cancellationToken).ConfigureAwait(false);
+        var statements = await service.ReadAsync(repository, backup, Decryption, cancellationToken).ConfigureAwait(false);
         if (!await pipeline.OnPipelineThreadAsync(() => ConfirmGlobals(backup, statements), cancellationToken).ConfigureAwait(false))
         {
             return;

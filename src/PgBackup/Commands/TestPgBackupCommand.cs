@@ -17,7 +17,7 @@ namespace PgBackup.Commands;
 /// </summary>
 [Cmdlet(VerbsDiagnostic.Test, "PgBackup", DefaultParameterSetName = InputObjectSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(TestResult))]
-public sealed class TestPgBackupCommand : PgConnectionCmdlet
+public sealed class TestPgBackupCommand : PgDecryptingCmdlet
 {
     private const string InputObjectSet = "InputObject";
     private const string PathSet = "Path";
@@ -59,6 +59,8 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
     {
         // Only the Restore level talks to a server; an unusable connection is an invalid invocation (terminating).
         _connection = Level == TestLevel.Restore ? ResolveConnection() : null;
+        // Key files are read once, here, before any backup is read.
+        OpenDecryption();
     }
 
     private protected override void OnRecord()
@@ -102,6 +104,7 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
                     Connection = _connection,
                     KeepDatabase = KeepDatabase.IsPresent,
                     DropLeftovers = Force.IsPresent,
+                    Decryption = Decryption,
                 },
                 cancellationToken).ConfigureAwait(false);
             pipeline.WriteObject(result);
