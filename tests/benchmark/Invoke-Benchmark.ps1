@@ -100,6 +100,8 @@ ANALYZE;
     $seconds = Measure-Median { Backup @{} }
     $defaultBackup = $script:lastBackup
     Add-Row 'New-PgBackup (defaults: zstd)' 'pg_dump -Fc -Z0 | zstd -1 -T2' $expert $seconds $defaultBackup.SizeBytes
+    $encrypted = Measure-Median { Backup @{ EncryptionPassphrase = (ConvertTo-SecureString 'benchmark-only' -AsPlainText -Force) } }
+    Add-Row 'New-PgBackup -EncryptionPassphrase' 'New-PgBackup (defaults: zstd)' $seconds $encrypted $script:lastBackup.SizeBytes
     foreach ($compression in 'Gzip', 'Lz4', 'None') {
         $seconds = Measure-Median { Backup @{ Compression = $compression } }
         Add-Row "New-PgBackup -Compression $compression" $(if ($compression -eq 'Gzip') { 'pg_dump -Fc' } else { 'pg_dump -Fc -Z0 | zstd -1 -T2' }) $(if ($compression -eq 'Gzip') { $pgDumpFc } else { $expert }) $seconds $script:lastBackup.SizeBytes

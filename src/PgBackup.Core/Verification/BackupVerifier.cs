@@ -19,7 +19,9 @@ namespace PgBackup.Verification;
 /// temporary database is dropped afterwards — on failure and on cancellation too — unless kept.</item>
 /// </list>
 /// Findings about the backup become failed checks in the <see cref="TestResult"/>; only problems of the
-/// test itself (unreachable repository or server, missing tools) are thrown.
+/// test itself (unreachable repository or server, missing tools, a missing or wrong key) are thrown. An encrypted
+/// backup is opened (its session key decrypted) as its first read starts, so a missing or wrong key fails before
+/// pg_restore runs or the Restore level creates its database.
 /// </summary>
 internal sealed class BackupVerifier
 {
@@ -46,12 +48,6 @@ internal sealed class BackupVerifier
         if (request.Level == TestLevel.Restore && request.Connection is null)
         {
             throw new ArgumentException("The Restore level needs a server connection.", nameof(request));
-        }
-
-        if (request.Level != TestLevel.Checksum)
-        {
-            // Structure and Restore read the plaintext: a missing or wrong key fails here, before any tool or server.
-            await BackupArtifactReader.EnsureDecryptableAsync(request.Repository, backup, request.Decryption, cancellationToken).ConfigureAwait(false);
         }
 
         var stopwatch = Stopwatch.StartNew();

@@ -101,6 +101,23 @@ public class EncryptionPipelineTests
         Assert.All(checks, c => Assert.True(c.Passed));
     }
 
+    [Theory]
+    [InlineData("p", 0x00)]
+    [InlineData("a longer passphrase, ü", 0x60)]
+    [InlineData("x", 0xFF)]
+    public void The_passphrase_key_is_the_S2K_BouncyCastle_and_gpg_derive(string text, int s2kCount)
+    {
+        using var passphrase = PassphraseOf(text);
+        var salt = Random(8);
+        var key = new byte[32];
+
+        PassphraseMessage.DeriveKey(passphrase.Utf8, salt, s2kCount, key);
+
+        var s2k = new Org.BouncyCastle.Bcpg.S2k(Org.BouncyCastle.Bcpg.HashAlgorithmTag.Sha256, salt, s2kCount);
+        var expected = Org.BouncyCastle.Bcpg.OpenPgp.PgpUtilities.MakeKeyFromPassPhraseRaw(Org.BouncyCastle.Bcpg.SymmetricKeyAlgorithmTag.Aes256, s2k, passphrase.Utf8);
+        Assert.Equal(Convert.ToHexString(expected.GetKey()), Convert.ToHexString(key));
+    }
+
     /// <summary>What a repository's read stream is like: no seeking, no length.</summary>
     private sealed class ForwardOnlyStream(byte[] data) : Stream
     {
