@@ -83,8 +83,14 @@ public sealed class BackupInfo
 
     public bool SchemaOnly { get; init; }
 
-    /// <summary>Whether the stored bytes are encrypted (PgBackup does not encrypt yet, so for now always false).</summary>
+    /// <summary>Whether the stored bytes are an OpenPGP message (New-PgBackup -EncryptionPassphrase or -EncryptionPublicKey).</summary>
     public bool Encrypted { get; init; }
+
+    /// <summary>
+    /// The primary key fingerprints (upper-case hex, as gpg prints them) of the public keys the backup is encrypted
+    /// to; empty for a passphrase-encrypted or unencrypted backup.
+    /// </summary>
+    public string[] EncryptionKeyFingerprint { get; init; } = [];
 
     public long SizeBytes { get; init; }
 

@@ -25,8 +25,10 @@ Describe 'New-PgBackup' {
     It 'has the documented parameter surface' {
         $command = Get-Command New-PgBackup
         $own = $command.Parameters.Keys | Where-Object { $_ -notin [System.Management.Automation.PSCmdlet]::CommonParameters -and $_ -notin [System.Management.Automation.PSCmdlet]::OptionalCommonParameters }
-        ($own | Sort-Object) -join ',' | Should -Be 'AccessTier,AllDatabases,AzureBlockSizeMB,Compression,CompressionLevel,ConnectionString,Credential,Database,Environment,ExcludeDatabase,Format,IncludeGlobals,Jobs,KmsKeyId,LogPath,Port,Repository,RowCounts,S3Endpoint,S3PartSizeMB,S3Region,SchemaOnly,Server,ServerSideEncryption,SigningKey,SigningKeyPassphrase,StorageClass,Tag,Verify'
+        ($own | Sort-Object) -join ',' | Should -Be 'AccessTier,AllDatabases,AzureBlockSizeMB,Compression,CompressionLevel,ConnectionString,Credential,Database,EncryptionPassphrase,EncryptionPublicKey,Environment,ExcludeDatabase,Format,IncludeGlobals,Jobs,KmsKeyId,LogPath,Port,Repository,RowCounts,S3Endpoint,S3PartSizeMB,S3Region,SchemaOnly,Server,ServerSideEncryption,SigningKey,SigningKeyPassphrase,StorageClass,Tag,Verify'
         $command.Parameters['Database'].Aliases | Should -Be @('Name', 'DatabaseName', 'datname')
+        $command.Parameters['EncryptionPassphrase'].ParameterType | Should -Be ([securestring])
+        $command.Parameters['EncryptionPublicKey'].ParameterType | Should -Be ([string[]])
         $command.Parameters['Server'].Aliases | Should -Contain 'Host'
         $command.Parameters['Repository'].Aliases | Should -Be @('Path', 'Destination')
         $command.Parameters['Database'].Attributes.Where({ $_ -is [Parameter] }).ValueFromPipeline | Should -BeTrue

@@ -28,7 +28,7 @@ Describe 'Restore-PgBackup' {
         $command = Get-Command Restore-PgBackup
         $common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
         ($command.Parameters.Keys | Where-Object { $_ -notin $common } | Sort-Object) -join ',' |
-            Should -Be 'ConnectionString,Credential,DropPrevious,Force,InputObject,Jobs,LiteralPath,LogPath,NoOwner,Path,Port,S3Endpoint,S3Region,Server,TargetDatabase,TrustedSigningKey'
+            Should -Be 'ConnectionString,Credential,DecryptionKey,DecryptionKeyPassphrase,DropPrevious,EncryptionPassphrase,Force,InputObject,Jobs,LiteralPath,LogPath,NoOwner,Path,Port,S3Endpoint,S3Region,Server,TargetDatabase,TrustedSigningKey'
         ($command.ParameterSets.Name | Sort-Object) -join ',' | Should -Be 'InputObject,LiteralPath,Path'
         $command.DefaultParameterSet | Should -Be 'InputObject'
         $attribute = $command.ImplementingType.GetCustomAttributes([System.Management.Automation.CmdletAttribute], $false)[0]

@@ -101,3 +101,49 @@ Describe 'Secrets in the audit log' {
         }
     }
 }
+
+Describe 'Secrets of encryption' {
+    It 'never shows the encryption passphrase to a child, in verbose output, in a manifest or in the audit log' {
+        $passphrase = 'scan-enc-Pass-4c9d7a'
+        $secure = ConvertTo-SecureString $passphrase -AsPlainText -Force
+        $repo = New-TestFolder -Prefix 'pgbackup-scan-enc'
+        $log = Join-Path $repo 'audit.jsonl'
+        $scan = [PgBackup.TestSupport.ChildProcessScan]::Start()
+        try {
+            $verbose = & {
+                $backup = New-PgBackup -Database scanned -Repository $repo -EncryptionPassphrase $secure -Verify @script:Connection -LogPath $log -Verbose -ErrorAction Stop
+                $backup.Encrypted | Should -BeTrue
+                # The variable is the other way in: Test-PgBackup and Restore-PgBackup read it.
+                Invoke-WithEnvironment @{ PGBACKUP_ENCRYPTION_PASSPHRASE = $passphrase } {
+                    ($backup | Test-PgBackup -Level Restore @script:Connection -LogPath $log -Verbose -ErrorAction Stop).Passed | Should -BeTrue
+                    $null = $backup | Restore-PgBackup -TargetDatabase 'scanned_enc_copy' -Force @script:Connection -LogPath $log -Verbose -ErrorAction Stop
+                }
+                $null = $backup | Test-PgBackup -Level Structure -EncryptionPassphrase (ConvertTo-SecureString "$passphrase-wrong" -AsPlainText -Force) -LogPath $log -Verbose -ErrorAction SilentlyContinue
+            } 4>&1 2>&1
+        }
+        finally {
+            $seen = $scan.Stop()
+            $scan.Dispose()
+        }
+
+        $scan.Rounds | Should -BeGreaterThan 5
+        @($seen | ForEach-Object Name) | Should -Contain 'pg_restore'
+        foreach ($child in $seen) {
+            foreach ($text in @($child.Arguments) + @($child.Environment)) {
+                $text.Contains($passphrase) | Should -BeFalse -Because "$($child.Name) (pid $($child.Pid)) must not hold the passphrase"
+            }
+        }
+        @($verbose).Count | Should -BeGreaterThan 3
+        ($verbose | Out-String).Contains($passphrase) | Should -BeFalse -Because 'verbose output and errors must not hold the passphrase'
+        $manifests = @(Get-ChildItem $repo -Recurse -Filter '*.manifest.json')
+        $manifests.Count | Should -Be 1
+        (Get-Content -Raw $manifests[0].FullName).Contains($passphrase) | Should -BeFalse
+        $audit = Get-Content -Raw $log
+        @(Get-Content $log).Count | Should -Be 4
+        $audit.Contains($passphrase) | Should -BeFalse -Because 'the audit log must not hold the passphrase'
+        # Nothing PgBackup wrote anywhere in the repository holds it.
+        foreach ($file in Get-ChildItem $repo -Recurse -File) {
+            [Text.Encoding]::UTF8.GetString([IO.File]::ReadAllBytes($file.FullName)).Contains($passphrase) | Should -BeFalse -Because $file.Name
+        }
+    }
+}

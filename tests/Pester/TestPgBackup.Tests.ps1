@@ -28,7 +28,7 @@ Describe 'Test-PgBackup' {
         $command = Get-Command Test-PgBackup
         $common = [System.Management.Automation.Cmdlet]::CommonParameters + [System.Management.Automation.Cmdlet]::OptionalCommonParameters
         ($command.Parameters.Keys | Where-Object { $_ -notin $common } | Sort-Object) -join ',' |
-            Should -Be 'ConnectionString,Credential,Force,InputObject,KeepDatabase,Level,LiteralPath,LogPath,Path,Port,S3Endpoint,S3Region,Server,TrustedSigningKey'
+            Should -Be 'ConnectionString,Credential,DecryptionKey,DecryptionKeyPassphrase,EncryptionPassphrase,Force,InputObject,KeepDatabase,Level,LiteralPath,LogPath,Path,Port,S3Endpoint,S3Region,Server,TrustedSigningKey'
         ($command.ParameterSets.Name | Sort-Object) -join ',' | Should -Be 'InputObject,LiteralPath,Path'
         $command.DefaultParameterSet | Should -Be 'InputObject'
         $command.OutputType.Name | Should -Be 'PgBackup.TestResult'

@@ -113,6 +113,7 @@ ANALYZE;
         dumpOnly = { & $bash "$pgEnv pg_dump -Fc -Z0 -f '$work/z0.dump' $database" }
         zstdOneThread = { & $bash "zstd -q -1 -T1 -f '$work/z0.dump' -o '$work/z0.dump.zst'" }
         default = { Backup default @{} }
+        encrypted = { Backup encrypted @{ EncryptionPassphrase = (ConvertTo-SecureString 'benchmark-only' -AsPlainText -Force) } }
         Gzip = { Backup Gzip @{ Compression = 'Gzip' } }
         Lz4 = { Backup Lz4 @{ Compression = 'Lz4' } }
         None = { Backup None @{ Compression = 'None' } }
@@ -141,6 +142,7 @@ ANALYZE;
     Write-Host ''
     Write-Host ("{0,-40} {1,8} {2,8} {3,7}  {4}" -f 'operation', 'cmdlet', 'baseline', 'ratio', 'baseline')
     Add-Row 'New-PgBackup (defaults: zstd)' $expertName $t.expert $t.default $stored.default.SizeBytes
+    Add-Row 'New-PgBackup -EncryptionPassphrase' 'New-PgBackup (defaults: zstd)' $t.default $t.encrypted $stored.encrypted.SizeBytes
     Add-Row 'New-PgBackup -Compression Gzip' 'pg_dump -Fc' $t.pgDumpFc $t.Gzip $stored.Gzip.SizeBytes
     Add-Row 'New-PgBackup -Compression Lz4' $expertName $t.expert $t.Lz4 $stored.Lz4.SizeBytes
     Add-Row 'New-PgBackup -Compression None' $expertName $t.expert $t.None $stored.None.SizeBytes

@@ -1,3 +1,4 @@
+using PgBackup.Encryption;
 using PgBackup.Errors;
 using PgBackup.Storage;
 using PgBackup.Streaming;
@@ -27,6 +28,26 @@ internal static class BackupArtifactReader
             ? CompressionStages.Decompress(stored, backup.Compression, leaveOpen: false)
             : stored;
     }
+
+    /// <summary>
+    /// For an encrypted backup: reads the head of its message and opens the session key with
+    /// <paramref name="decryption"/> (null: none given), so a missing key (DecryptionKeyRequired) or a wrong
+    /// passphrase or private key (DecryptionFailed) is known before anything touches a server.
+    /// </summary>
+    public static async Task EnsureDecryptableAsync(IBackupRepository repository, BackupInfo backup, OpenPgpDecryption? decryption, CancellationToken cancellationToken)
+    {
+        if (!backup.Encrypted)
+        {
+            return;
+        }
+
+        await using var stored = await OpenStoredAsync(repository, backup, cancellationToken).ConfigureAwait(false);
+        await using var plain = OpenDecrypted(stored, backup, decryption);
+    }
+
+    /// <summary>The plaintext of an encrypted backup's stored bytes (which stay open); throws when it cannot be opened.</summary>
+    public static Stream OpenDecrypted(Stream stored, BackupInfo backup, OpenPgpDecryption? decryption)
+        => (decryption ?? OpenPgpDecryption.None).Decrypt(stored, leaveOpen: true, target: backup.Location ?? backup.Id);
 
     /// <summary>Checks the backup can be read back at all: it succeeded and has an artifact.</summary>
     public static string RequireArtifact(BackupInfo backup)

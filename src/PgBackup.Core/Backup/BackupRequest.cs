@@ -36,6 +36,11 @@ internal sealed record BackupRequest
 
     /// <summary>Signs every manifest this backup writes (-SigningKey), Failed ones too; null: unsigned.</summary>
     public Encryption.ManifestSigner? Signer { get; init; }
+    /// <summary>
+    /// OpenPGP encryption of the stored bytes (after compression, before hashing), or null. The caller owns it: one
+    /// per run, keys read and the passphrase's key derived once, for every backup of the run.
+    /// </summary>
+    public Encryption.OpenPgpEncryption? Encryption { get; init; }
 
     /// <summary>"automated" (scheduled task, CI) or "manual" (someone at a prompt).</summary>
     public string BackupType { get; init; } = "manual";

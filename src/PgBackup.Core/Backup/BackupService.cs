@@ -54,7 +54,7 @@ internal sealed class BackupService
         var id = NewId(request, startedAt);
         // The key is fixed before we know which compression stage applies; the extension follows the plan.
         var plan = CompressionPlan.For(request.Format, request.Compression, request.CompressionLevel, pgDumpMajor: null);
-        var artifactKey = BackupNaming.ArtifactKey(id, startedAt, BackupNaming.Extension(request.Format, plan.StreamCompression));
+        var artifactKey = BackupNaming.ArtifactKey(id, startedAt, BackupNaming.Extension(request.Format, plan.StreamCompression, request.Encryption is not null));
         var stopwatch = Stopwatch.StartNew();
 
         // A repository we cannot write to cannot take a Failed manifest either: just report.
@@ -82,7 +82,7 @@ internal sealed class BackupService
             var pgDump = await _locator.FindAsync(request.Kind == BackupKind.Globals ? "pg_dumpall" : "pg_dump", serverVersion.Major, cancellationToken).ConfigureAwait(false);
             pgDumpVersionText = pgDump.Version.Text;
             plan = CompressionPlan.For(request.Format, request.Compression, request.CompressionLevel, pgDump.Version.Major);
-            artifactKey = BackupNaming.ArtifactKey(id, startedAt, BackupNaming.Extension(request.Format, plan.StreamCompression));
+            artifactKey = BackupNaming.ArtifactKey(id, startedAt, BackupNaming.Extension(request.Format, plan.StreamCompression, request.Encryption is not null));
             _log.Verbose($"Server {serverVersion.Text}; using {pgDump.Path} ({pgDump.Version.Text}); writing {repository.GetObjectLocation(artifactKey)}.");
 
             // -RowCounts: count in an exported snapshot that pg_dump then dumps; held open until the dump is done.
@@ -117,11 +117,11 @@ internal sealed class BackupService
                 {
                     // Another run of this database drew the same name in the same second: draw again, never overwrite.
                     id = NewId(request, startedAt);
-                    artifactKey = BackupNaming.ArtifactKey(id, startedAt, BackupNaming.Extension(request.Format, plan.StreamCompression));
+                    artifactKey = BackupNaming.ArtifactKey(id, startedAt, BackupNaming.Extension(request.Format, plan.StreamCompression, request.Encryption is not null));
                 }
             }
 
-            var (sha256, size) = await DumpIntoAsync(pgDump, dumpOptions, globalsArguments, RecordedDatabase(request), connection, upload.Content, plan, estimatedSize, redactor, cancellationToken).ConfigureAwait(false);
+            var (sha256, size) = await DumpIntoAsync(pgDump, dumpOptions, globalsArguments, RecordedDatabase(request), connection, upload.Content, Stages(plan, request.Encryption), estimatedSize, redactor, cancellationToken).ConfigureAwait(false);
             storedBytes = size;
             await upload.CommitAsync(sha256, size, cancellationToken).ConfigureAwait(false);
             stopwatch.Stop();
@@ -135,7 +135,7 @@ internal sealed class BackupService
                 CompletedAt = completedAt,
                 DurationSeconds = stopwatch.Elapsed.TotalSeconds,
                 Artifact = artifactName,
-                RestoreHint = Artifacts.RestoreHint.For(request.Format, plan.Stage, request.Compression, artifactName, request.Jobs),
+                RestoreHint = Artifacts.RestoreHint.For(request.Format, plan.Stage, request.Compression, artifactName, request.Jobs, request.Encryption is not null),
                 SizeBytes = size,
                 Sha256 = sha256,
                 Status = BackupStatus.Succeeded,
@@ -216,7 +216,7 @@ internal sealed class BackupService
         string database,
         Connection.PgConnectionSettings connection,
         Stream sink,
-        CompressionPlan plan,
+        IReadOnlyList<StreamTransform> stages,
         long? estimatedSize,
         SecretRedactor redactor,
         CancellationToken cancellationToken)
@@ -250,7 +250,7 @@ internal sealed class BackupService
 
                 return await DumpPipeline.RunAsync(
                     (raw, token) => Artifacts.DirectoryArtifact.WriteTarAsync(output, raw, token),
-                    sink, plan.StreamCompression, plan.StreamLevel, RawBytes, SinkFailure, cancellationToken).ConfigureAwait(false);
+                    sink, stages, RawBytes, SinkFailure, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -266,7 +266,7 @@ internal sealed class BackupService
                 using var killOnStop = token.Register(dump.Kill);
                 await dump.StandardOutput.CopyToAsync(raw, DumpPipeline.ChunkSize, token).ConfigureAwait(false);
             },
-            sink, plan.StreamCompression, plan.StreamLevel, RawBytes, SinkFailure, cancellationToken).ConfigureAwait(false);
+            sink, stages, RawBytes, SinkFailure, cancellationToken).ConfigureAwait(false);
         await EnsureSucceededAsync(dump, database, redactor, cancellationToken).ConfigureAwait(false);
         if (size == 0)
         {
@@ -274,6 +274,27 @@ internal sealed class BackupService
         }
 
         return (sha256, size);
+    }
+
+    /// <summary>
+    /// The stream stages between pg_dump and the hash: PgBackup's compression (when pg_dump does not compress), then
+    /// encryption — after compression, because ciphertext does not compress; before the hash, so the manifest's
+    /// SHA-256 and size are of the stored bytes and checking them needs no key.
+    /// </summary>
+    private static IReadOnlyList<StreamTransform> Stages(CompressionPlan plan, Encryption.OpenPgpEncryption? encryption)
+    {
+        var stages = new List<StreamTransform>(2);
+        if (plan.StreamCompression != BackupCompression.None)
+        {
+            stages.Add(DumpPipeline.Compression(plan.StreamCompression, plan.StreamLevel));
+        }
+
+        if (encryption is not null)
+        {
+            stages.Add(output => encryption.Encrypt(output, leaveOpen: true));
+        }
+
+        return stages;
     }
 
     /// <summary>Waits for pg_dump; a non-zero exit is PgDumpFailed with its (redacted) stderr, anything else it printed is logged.</summary>
@@ -379,6 +400,7 @@ internal sealed class BackupService
         Environment = request.Environment,
         Tags = new Dictionary<string, string>(request.Tags, StringComparer.Ordinal),
         BackupType = request.BackupType,
+        Encryption = request.Encryption?.Info,
     };
 
     private async Task RecordFailureAsync(

@@ -272,6 +272,8 @@ internal sealed class BackupCatalog(IBackupRepository repository, IOperationLog?
             ToolVersion = manifest.ToolVersion,
             CompressionStage = manifest.CompressionStage,
             RestoreHint = manifest.RestoreHint,
+            Encrypted = manifest.Encryption is not null,
+            EncryptionKeyFingerprint = manifest.Encryption is { } encryption ? [.. encryption.KeyFingerprints] : [],
         };
     }
 }

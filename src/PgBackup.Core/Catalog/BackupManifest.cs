@@ -86,6 +86,12 @@ internal sealed record BackupManifest
     /// <summary>pg_dump's -j for a directory-format dump (and the pg_restore -j its hint suggests); null otherwise.</summary>
     public int? Jobs { get; init; }
 
+    /// <summary>
+    /// How the artifact is encrypted (algorithm, recipients' key fingerprints, whether a passphrase opens it); null
+    /// when it is not. Never a key or a passphrase: listing and retention read this manifest without any key.
+    /// </summary>
+    public Encryption.EncryptionInfo? Encryption { get; init; }
+
     /// <summary>The shell command that restores the artifact without PgBackup (see Artifacts.RestoreHint).</summary>
     public string? RestoreHint { get; init; }
 }

@@ -115,8 +115,11 @@ internal static partial class BackupNaming
     public static string ManifestKeyOf(string key)
         => IsManifestKey(key) ? key : IsSignatureKey(key) ? key[..^SignatureSuffix.Length] : ManifestKeyFor(key);
 
-    /// <summary>The artifact's file extension for a format and the stream compression stage (if any).</summary>
-    public static string Extension(BackupFormat format, BackupCompression streamCompression)
+    /// <summary>
+    /// The artifact's file extension for a format, the stream compression stage (if any) and OpenPGP encryption
+    /// (<c>.gpg</c> last, as gpg names what it encrypts: <c>gpg --decrypt</c> gives the file without it).
+    /// </summary>
+    public static string Extension(BackupFormat format, BackupCompression streamCompression, bool encrypted = false)
     {
         var baseExtension = format switch
         {
@@ -126,7 +129,8 @@ internal static partial class BackupNaming
             BackupFormat.Directory => ".dir.tar",
             _ => ".dump",
         };
-        return baseExtension + (Streaming.CompressionStages.FileExtension(streamCompression) ?? string.Empty);
+        return baseExtension + (Streaming.CompressionStages.FileExtension(streamCompression) ?? string.Empty)
+            + (encrypted ? Encryption.OpenPgpEncryption.FileExtension : string.Empty);
     }
 
     /// <summary>

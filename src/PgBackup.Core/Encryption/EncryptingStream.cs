@@ -24,10 +24,16 @@ internal sealed class EncryptingStream : Stream
     private bool _disposed;
 
     internal EncryptingStream(PgpEncryptedDataGenerator generator, Stream destination, bool leaveOpen)
+        : this(ciphertext => generator.Open(ciphertext, new byte[ChunkSize]), destination, leaveOpen)
+    {
+    }
+
+    /// <param name="openEncrypted">Writes the message's head into the stream it is given and returns the stream the inner packets go to.</param>
+    internal EncryptingStream(Func<Stream, Stream> openEncrypted, Stream destination, bool leaveOpen)
     {
         _destination = destination;
         _leaveOpen = leaveOpen;
-        _encrypted = generator.Open(_ciphertext, new byte[ChunkSize]);
+        _encrypted = openEncrypted(_ciphertext);
         // No file name and the epoch as date: the message says nothing about where or when beyond what the manifest says.
         _literal = _literalGenerator.Open(_encrypted, PgpLiteralData.Binary, string.Empty, DateTime.UnixEpoch, new byte[ChunkSize]);
     }

@@ -1,3 +1,4 @@
+using Org.BouncyCastle.Bcpg;
 using Org.BouncyCastle.Bcpg.OpenPgp;
 using PgBackup.Errors;
 
@@ -53,6 +54,21 @@ internal sealed class OpenPgpDecryption : IDisposable
     }
 
     /// <summary>
+    /// Decrypts with whichever was given: a passphrase, a secret key file (read once, here) unlocked with
+    /// <paramref name="keyPassphrase"/>, or both (a message opens with either). Null when neither was given.
+    /// Passphrases are copied: the caller disposes its own.
+    /// </summary>
+    public static OpenPgpDecryption? For(Passphrase? passphrase, string? secretKeyPath, Passphrase? keyPassphrase)
+    {
+        if (secretKeyPath is null)
+        {
+            return passphrase is null ? null : ForPassphrase(passphrase);
+        }
+
+        return new OpenPgpDecryption(passphrase?.Copy(), OpenPgpKeys.ReadSecretKeys(secretKeyPath), secretKeyPath, keyPassphrase?.Copy());
+    }
+
+    /// <summary>
     /// Opens <paramref name="ciphertext"/> (read from its current position) and returns the plaintext stream.
     /// Throws <see cref="DecryptionKeyRequiredException"/> when the message needs a passphrase or key not given,
     /// <see cref="DecryptionFailedException"/> for a wrong passphrase or a message that is not OpenPGP.
@@ -64,7 +80,7 @@ internal sealed class OpenPgpDecryption : IDisposable
         var success = false;
         try
         {
-            var decoder = PgpUtilities.GetDecoderStream(ciphertext);
+            var decoder = DecoderStream(ciphertext);
             var encryptedData = EncryptedDataList(new PgpObjectFactory(decoder), target);
             var (packet, clear) = OpenSessionKey(encryptedData, target);
             if (!packet.IsIntegrityProtected())
@@ -87,6 +103,27 @@ internal sealed class OpenPgpDecryption : IDisposable
                 ciphertext.Dispose();
             }
         }
+    }
+
+    /// <summary>
+    /// The message's packets, from binary or armored input. BouncyCastle's own detection needs a seekable stream; a
+    /// repository's is forward-only, so the first byte is peeked and put back: binary packets start with the high bit set.
+    /// </summary>
+    private static Stream DecoderStream(Stream ciphertext)
+    {
+        if (ciphertext.CanSeek)
+        {
+            return PgpUtilities.GetDecoderStream(ciphertext);
+        }
+
+        var first = ciphertext.ReadByte();
+        if (first < 0)
+        {
+            throw new PgpException("the data is empty");
+        }
+
+        var whole = new PeekedStream((byte)first, ciphertext);
+        return (first & 0x80) != 0 ? whole : new ArmoredInputStream(whole);
     }
 
     public void Dispose()
@@ -212,4 +249,53 @@ internal sealed class OpenPgpDecryption : IDisposable
             }
         }
     }
+}
+
+/// <summary>A forward-only stream with one byte already read from it put back in front.</summary>
+internal sealed class PeekedStream(byte first, Stream rest) : Stream
+{
+    private bool _firstRead;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (buffer.IsEmpty)
+        {
+            return 0;
+        }
+
+        if (!_firstRead)
+        {
+            _firstRead = true;
+            buffer[0] = first;
+            return 1;
+        }
+
+        return rest.Read(buffer);
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

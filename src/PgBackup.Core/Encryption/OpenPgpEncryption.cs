@@ -21,8 +21,8 @@ internal sealed record EncryptionInfo(string Algorithm, IReadOnlyList<string> Ke
 /// plaintext (listing and retention need no key) and may be signed (<see cref="ManifestSignatures"/>).
 /// </para>
 /// <para>
-/// The message: a public-key (one per recipient) or passphrase (iterated+salted S2K, SHA-256, gpg's default count)
-/// session key packet, then a symmetrically encrypted integrity-protected packet (SEIPD v1, AES-256, MDC) holding one
+/// The message: a public-key (one per recipient) or passphrase (iterated+salted S2K, SHA-256, gpg's default count;
+/// written by <see cref="PassphraseMessage"/>) session key packet, then a symmetrically encrypted integrity-protected packet (SEIPD v1, AES-256, MDC) holding one
 /// binary literal data packet, both in partial-length chunks of 64 KiB so the size need not be known. No
 /// OpenPGP compression: PgBackup compressed before (a compression packet would only cost time).
 /// </para>
@@ -123,6 +123,14 @@ internal sealed class OpenPgpEncryption : IDisposable
     public EncryptingStream Encrypt(Stream destination, bool leaveOpen = false)
     {
         ArgumentNullException.ThrowIfNull(destination);
+        if (_passphrase is not null && _recipients.Count == 0)
+        {
+            // .NET's SHA-256 derives the key (a fresh salt per message): BouncyCastle's takes seconds in a fresh process.
+            var passphrase = _passphrase;
+            var s2kCount = _s2kCount;
+            return new EncryptingStream(ciphertext => PassphraseMessage.Open(ciphertext, passphrase, s2kCount), destination, leaveOpen);
+        }
+
         var generator = new PgpEncryptedDataGenerator(SymmetricKeyAlgorithmTag.Aes256, withIntegrityPacket: true, new SecureRandom());
         if (_passphrase is not null)
         {

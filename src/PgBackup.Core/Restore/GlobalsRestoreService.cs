@@ -29,14 +29,15 @@ internal sealed class GlobalsRestoreService(IOperationLog? log = null, IProgress
     private readonly IOperationLog _log = log ?? NullOperationLog.Instance;
 
     /// <summary>The backup's statements, read from a verified copy (size and SHA-256 checked before a byte is parsed).</summary>
-    public async Task<IReadOnlyList<GlobalsStatement>> ReadAsync(IBackupRepository repository, BackupInfo backup, CancellationToken cancellationToken)
+    /// <param name="decryption">Opens an encrypted globals backup (null: none given).</param>
+    public async Task<IReadOnlyList<GlobalsStatement>> ReadAsync(IBackupRepository repository, BackupInfo backup, Encryption.OpenPgpDecryption? decryption, CancellationToken cancellationToken)
     {
         if (backup.Kind != BackupKind.Globals)
         {
             throw new BackupNotRestorableException($"Backup {backup.Id} is a database backup, not a globals backup.", backup.Id);
         }
 
-        await using var dump = await VerifiedDumpFile.DownloadAsync(repository, backup, progress, cancellationToken).ConfigureAwait(false);
+        await using var dump = await VerifiedDumpFile.DownloadAsync(repository, backup, decryption, progress, cancellationToken).ConfigureAwait(false);
         dump.EnsureRestorable(backup);
         return await ParseAsync(dump, backup, cancellationToken).ConfigureAwait(false);
     }

@@ -14,6 +14,9 @@ internal sealed record RestoreRequest
     /// <summary>The server to restore to (its Database, if any, is not used: see <see cref="TargetDatabase"/>).</summary>
     public required PgConnectionSettings Connection { get; init; }
 
+    /// <summary>Opens an encrypted backup; null (or none fits) is DecryptionKeyRequired before the server is touched.</summary>
+    public Encryption.OpenPgpDecryption? Decryption { get; init; }
+
     /// <summary>The database to create or replace; null means the backup's own database name.</summary>
     public string? TargetDatabase { get; init; }
 

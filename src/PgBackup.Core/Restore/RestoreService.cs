@@ -42,6 +42,8 @@ internal sealed class RestoreService
     public async Task<RestorePlan> PlanAsync(RestoreRequest request, CancellationToken cancellationToken)
     {
         BackupArtifactReader.RequireArtifact(request.Backup);
+        // A missing key or a wrong passphrase or private key is known before the server is asked anything.
+        await BackupArtifactReader.EnsureDecryptableAsync(request.Repository, request.Backup, request.Decryption, cancellationToken).ConfigureAwait(false);
         var target = request.EffectiveTargetDatabase;
         if (RestoreNaming.ProblemWithDatabaseName(target) is { } problem)
         {
@@ -76,7 +78,7 @@ internal sealed class RestoreService
         var tool = await FindRestoreToolAsync(request, server, cancellationToken).ConfigureAwait(false);
         // Verified in full before anything is touched, and restored from exactly the bytes that passed.
         _log.Verbose($"Verifying {request.Backup.Location} ({request.Backup.SizeBytes:N0} bytes) against its manifest's SHA-256.");
-        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, _progress, cancellationToken).ConfigureAwait(false);
+        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, request.Decryption, _progress, cancellationToken).ConfigureAwait(false);
         dump.EnsureRestorable(backup);
 
         var admin = new DatabaseAdmin(server);

@@ -5,11 +5,18 @@ using System.Threading.Channels;
 namespace PgBackup.Streaming;
 
 /// <summary>
-/// The backup stream as three concurrent stages: the producer (pg_dump's stdout, or the tar of a directory dump)
-/// → compression → SHA-256 and the repository's sink. Each hand-over is a bounded channel of pooled 1 MiB chunks,
-/// so memory stays flat whatever the dump's size, and the slowest stage sets the pace instead of the sum of all
-/// three. The first stage to fail stops the others (their waits are cancelled), and every stage has finished
-/// before <see cref="RunAsync"/> returns or throws: no thread outlives the backup.
+/// A write stage of the backup stream: wraps the stream it is given (which it must leave open) so that bytes
+/// written into it come out transformed (compressed, encrypted); disposing it writes its last bytes.
+/// </summary>
+internal delegate Stream StreamTransform(Stream output);
+
+/// <summary>
+/// The backup stream as concurrent stages: the producer (pg_dump's stdout, or the tar of a directory dump)
+/// → each transform in order (compression, then encryption) → SHA-256 and the repository's sink. Each hand-over
+/// is a bounded channel of pooled 1 MiB chunks, so memory stays flat whatever the dump's size, and the slowest
+/// stage sets the pace instead of the sum of all. The first stage to fail stops the others (their waits are
+/// cancelled), and every stage has finished before <see cref="RunAsync(Func{Stream, CancellationToken, Task}, Stream, IReadOnlyList{StreamTransform}, Action{long}?, Func{long, Exception, Exception}, CancellationToken)"/>
+/// returns or throws: no thread outlives the backup.
 /// </summary>
 internal static class DumpPipeline
 {
@@ -18,10 +25,12 @@ internal static class DumpPipeline
     /// <summary>Chunks in flight between two stages: enough to ride out bursts, small enough to keep memory flat.</summary>
     public const int ChannelCapacity = 4;
 
-    /// <param name="produce">Writes the raw dump into the stream it is given; must honour the token it is given.</param>
-    /// <param name="rawChunk">Called with the running count of raw bytes after each chunk leaves the producer.</param>
-    /// <param name="sinkFailure">Turns a failed write into the sink (with the bytes stored so far) into the error to throw.</param>
-    public static async Task<(string Sha256, long Size)> RunAsync(
+    /// <summary>PgBackup's compression stage as a transform (<see cref="BackupCompression.None"/> passes bytes through).</summary>
+    public static StreamTransform Compression(BackupCompression compression, int? level)
+        => output => CompressionStages.Compress(output, compression, level, leaveOpen: true);
+
+    /// <summary>The pipeline with one compression stage.</summary>
+    public static Task<(string Sha256, long Size)> RunAsync(
         Func<Stream, CancellationToken, Task> produce,
         Stream sink,
         BackupCompression compression,
@@ -29,83 +38,69 @@ internal static class DumpPipeline
         Action<long>? rawChunk,
         Func<long, Exception, Exception> sinkFailure,
         CancellationToken cancellationToken)
+        => RunAsync(produce, sink, [Compression(compression, level)], rawChunk, sinkFailure, cancellationToken);
+
+    /// <param name="produce">Writes the raw dump into the stream it is given; must honour the token it is given.</param>
+    /// <param name="transforms">The stages between producer and hash, in order; each runs on its own.</param>
+    /// <param name="rawChunk">Called with the running count of raw bytes after each chunk leaves the producer.</param>
+    /// <param name="sinkFailure">Turns a failed write into the sink (with the bytes stored so far) into the error to throw.</param>
+    public static async Task<(string Sha256, long Size)> RunAsync(
+        Func<Stream, CancellationToken, Task> produce,
+        Stream sink,
+        IReadOnlyList<StreamTransform> transforms,
+        Action<long>? rawChunk,
+        Func<long, Exception, Exception> sinkFailure,
+        CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var raw = NewChannel();
-        var compressed = NewChannel();
+        var channels = Enumerable.Range(0, transforms.Count + 1).Select(_ => NewChannel()).ToArray();
         var hashing = new HashingStream(sink, leaveOpen: true);
         var token = stop.Token;
 
-        var stages = new[]
+        var stages = new List<Task>
         {
-            Stage(raw.Writer, stop, async () =>
+            Stage(channels[0].Writer, stop, async () =>
             {
-                await using var rawStream = new ChunkChannelStream(raw.Writer, rawChunk, token);
+                await using var rawStream = new ChunkChannelStream(channels[0].Writer, rawChunk, token);
                 await produce(rawStream, token).ConfigureAwait(false);
                 await rawStream.FlushAsync(token).ConfigureAwait(false);
             }),
-            Stage(compressed.Writer, stop, async () =>
+        };
+        for (var i = 0; i < transforms.Count; i++)
+        {
+            var (input, output, transform) = (channels[i].Reader, channels[i + 1].Writer, transforms[i]);
+            stages.Add(Stage(output, stop, () => TransformAsync(input, output, transform, token)));
+        }
+
+        var last = channels[^1].Reader;
+        stages.Add(Stage(null, stop, async () =>
+        {
+            await foreach (var chunk in last.ReadAllAsync(token).ConfigureAwait(false))
             {
-                await using var compressedStream = new ChunkChannelStream(compressed.Writer, null, token);
-                var compressor = CompressionStages.Compress(compressedStream, compression, level, leaveOpen: true);
-                var finished = false;
                 try
                 {
-                    await foreach (var chunk in raw.Reader.ReadAllAsync(token).ConfigureAwait(false))
-                    {
-                        try
-                        {
-                            await compressor.WriteAsync(chunk.Memory, token).ConfigureAwait(false);
-                        }
-                        finally
-                        {
-                            chunk.Return();
-                        }
-                    }
-
-                    // The compressor's last frame, then the last partial chunk.
-                    await compressor.DisposeAsync().ConfigureAwait(false);
-                    finished = true;
-                    await compressedStream.FlushAsync(token).ConfigureAwait(false);
-                }
-                finally
-                {
-                    if (!finished)
-                    {
-                        // Frees the compressor (and joins zstd's worker threads); its final frame has nowhere to go.
-                        await DisposeAbandonedAsync(compressor).ConfigureAwait(false);
-                    }
-                }
-            }),
-            Stage(null, stop, async () =>
-            {
-                await foreach (var chunk in compressed.Reader.ReadAllAsync(token).ConfigureAwait(false))
-                {
-                    try
-                    {
-                        await hashing.WriteAsync(chunk.Memory, token).ConfigureAwait(false);
-                    }
-                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                    {
-                        throw sinkFailure(hashing.BytesWritten, ex);
-                    }
-                    finally
-                    {
-                        chunk.Return();
-                    }
-                }
-
-                try
-                {
-                    // What the store still buffers.
-                    await hashing.FlushAsync(token).ConfigureAwait(false);
+                    await hashing.WriteAsync(chunk.Memory, token).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
                 {
                     throw sinkFailure(hashing.BytesWritten, ex);
                 }
-            }),
-        };
+                finally
+                {
+                    chunk.Return();
+                }
+            }
+
+            try
+            {
+                // What the store still buffers.
+                await hashing.FlushAsync(token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw sinkFailure(hashing.BytesWritten, ex);
+            }
+        }));
 
         try
         {
@@ -125,6 +120,41 @@ internal static class DumpPipeline
         }
 
         return (hashing.GetHashHex(), hashing.BytesWritten);
+    }
+
+    /// <summary>One transform stage: chunks in, through the transform, chunks out; its last bytes on a clean end only.</summary>
+    private static async Task TransformAsync(ChannelReader<Chunk> input, ChannelWriter<Chunk> output, StreamTransform transform, CancellationToken token)
+    {
+        await using var outputStream = new ChunkChannelStream(output, null, token);
+        var transformer = transform(outputStream);
+        var finished = false;
+        try
+        {
+            await foreach (var chunk in input.ReadAllAsync(token).ConfigureAwait(false))
+            {
+                try
+                {
+                    await transformer.WriteAsync(chunk.Memory, token).ConfigureAwait(false);
+                }
+                finally
+                {
+                    chunk.Return();
+                }
+            }
+
+            // The transform's last bytes (compressor's final frame, encryption's integrity trailer), then the last partial chunk.
+            await transformer.DisposeAsync().ConfigureAwait(false);
+            finished = true;
+            await outputStream.FlushAsync(token).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (!finished)
+            {
+                // Frees the transform (and joins zstd's worker threads); its last bytes have nowhere to go.
+                await DisposeAbandonedAsync(transformer).ConfigureAwait(false);
+            }
+        }
     }
 
     private static Channel<Chunk> NewChannel() => Channel.CreateBounded<Chunk>(new BoundedChannelOptions(ChannelCapacity)
@@ -152,11 +182,11 @@ internal static class DumpPipeline
         }
     });
 
-    private static async Task DisposeAbandonedAsync(Stream compressor)
+    private static async Task DisposeAbandonedAsync(Stream transform)
     {
         try
         {
-            await compressor.DisposeAsync().ConfigureAwait(false);
+            await transform.DisposeAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OperationCanceledException or IOException or ChannelClosedException or ObjectDisposedException)
         {

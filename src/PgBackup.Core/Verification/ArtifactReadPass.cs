@@ -8,15 +8,17 @@ using PgBackup.Streaming;
 namespace PgBackup.Verification;
 
 /// <summary>
-/// One read of a backup's stored bytes: stored bytes → size/SHA-256 verification → decompression
-/// (when PgBackup's stream stage compressed them) → <see cref="Dump"/>, which a consumer (pg_restore,
+/// One read of a backup's stored bytes: stored bytes → size/SHA-256 verification → decryption (when the backup
+/// is encrypted and a key was given) → decompression (when PgBackup's stream stage compressed them) → <see cref="Dump"/>, which a consumer (pg_restore,
 /// psql, or nobody) reads while the pass keeps the first bytes, scans a plain dump's comments and
 /// reports progress. <see cref="FinishAsync"/> then reads whatever the consumer left, so the checksum
-/// and the compression frames are always checked to the very end — in the same pass.
+/// and the compression frames (and the encryption's integrity code) are always checked to the very end — in the
+/// same pass. An encrypted backup read without a key is hashed only: <see cref="Dump"/> is then its ciphertext.
 /// </summary>
 internal sealed class ArtifactReadPass : IAsyncDisposable
 {
     private readonly VerifyingReadStream _stored;
+    private readonly Stream? _decrypted;
     private readonly Stream? _decompressor;
     private readonly ObservingStream _observer;
     private readonly BackupInfo _backup;
@@ -25,15 +27,23 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
     // gave up) throws a new exception for the same finding.
     private readonly HashSet<Exception> _decodeExceptions = new(ReferenceEqualityComparer.Instance);
     private long _bytesAfterCompressedEnd;
+    private string? _decryptionFailure;
+    private Exception? _decryptionException;
 
-    private ArtifactReadPass(BackupInfo backup, VerifyingReadStream stored, IProgress<OperationProgress>? progress, string activity)
+    private ArtifactReadPass(BackupInfo backup, VerifyingReadStream stored, Stream? decrypted, IProgress<OperationProgress>? progress, string activity)
     {
         _backup = backup;
         _stored = stored;
-        _decompressor = backup.CompressionStage == CompressionStage.Stream ? CompressionStages.Decompress(stored, backup.Compression, leaveOpen: true) : null;
-        Plain = backup.Format == BackupFormat.Plain ? new PlainDumpScanner() : null;
-        _observer = new ObservingStream(_decompressor ?? stored, this, progress, activity);
+        _decrypted = decrypted;
+        var readable = !backup.Encrypted || decrypted is not null;
+        var plaintext = decrypted ?? stored;
+        _decompressor = readable && backup.CompressionStage == CompressionStage.Stream ? CompressionStages.Decompress(plaintext, backup.Compression, leaveOpen: true) : null;
+        Plain = readable && backup.Format == BackupFormat.Plain ? new PlainDumpScanner() : null;
+        _observer = new ObservingStream(_decompressor ?? plaintext, this, progress, activity);
     }
+
+    /// <summary>The encryption's integrity failure the read ran into (tampered or corrupt ciphertext), if any.</summary>
+    public DecryptionFailedException? DecryptionFailure => _decryptionException as DecryptionFailedException;
 
     /// <summary>What pg_dump wrote, for the consumer to read.</summary>
     public Stream Dump => _observer;
@@ -47,10 +57,23 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
     /// <summary>The failure a consumer's read ran into (checksum or decoding), for check details.</summary>
     public string? ReadFailure { get; private set; }
 
-    public static async Task<ArtifactReadPass> OpenAsync(IBackupRepository repository, BackupInfo backup, IProgress<OperationProgress>? progress, string activity, CancellationToken cancellationToken)
+    /// <param name="decryption">
+    /// Opens an encrypted backup; null reads its ciphertext only (hashed, not decoded). A key that does not fit, or
+    /// <see cref="Encryption.OpenPgpDecryption.None"/>, throws here, before any consumer starts.
+    /// </param>
+    public static async Task<ArtifactReadPass> OpenAsync(IBackupRepository repository, BackupInfo backup, Encryption.OpenPgpDecryption? decryption, IProgress<OperationProgress>? progress, string activity, CancellationToken cancellationToken)
     {
         var stored = await BackupArtifactReader.OpenStoredAsync(repository, backup, cancellationToken).ConfigureAwait(false);
-        return new ArtifactReadPass(backup, stored, progress, activity);
+        try
+        {
+            var decrypted = backup.Encrypted && decryption is not null ? BackupArtifactReader.OpenDecrypted(stored, backup, decryption) : null;
+            return new ArtifactReadPass(backup, stored, decrypted, progress, activity);
+        }
+        catch
+        {
+            await stored.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>
@@ -84,8 +107,27 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
             ReadFailure ??= ex.Message;
         }
 
-        // The decompressor stops at the end of its data: anything stored after it, or left unread
-        // after a decoding error, still has to pass through the hash.
+        // The decompressor stops at the end of its data: the rest of the plaintext is read through the
+        // integrity check (bytes there follow the compressed end), and the rest of the stored bytes through the hash.
+        if (_decrypted is not null)
+        {
+            var plaintextBefore = _decrypted.Position;
+            try
+            {
+                await DrainAsync(_decrypted, cancellationToken).ConfigureAwait(false);
+            }
+            catch (DecryptionFailedException ex)
+            {
+                _decryptionException ??= ex;
+                _decryptionFailure ??= ex.Message;
+            }
+
+            if (_decompressor is not null && _decodeFailure is null)
+            {
+                _bytesAfterCompressedEnd = _decrypted.Position - plaintextBefore;
+            }
+        }
+
         var before = _stored.BytesRead;
         try
         {
@@ -96,12 +138,16 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
             // Size/hash mismatch: reported from the stream's state below.
         }
 
-        if (_decompressor is not null && _decodeFailure is null)
+        if (_decrypted is null && _decompressor is not null && _decodeFailure is null)
         {
             _bytesAfterCompressedEnd = _stored.BytesRead - before;
         }
 
-        return new StoredReadOutcome(_stored.BytesRead, _stored.ActualSha256, _decodeFailure, _bytesAfterCompressedEnd);
+        return new StoredReadOutcome(_stored.BytesRead, _stored.ActualSha256, _decodeFailure, _bytesAfterCompressedEnd)
+        {
+            Decrypted = _decrypted is not null,
+            DecryptionFailure = _decryptionFailure,
+        };
     }
 
     public async ValueTask DisposeAsync()
@@ -111,11 +157,16 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
             await _decompressor.DisposeAsync().ConfigureAwait(false);
         }
 
+        if (_decrypted is not null)
+        {
+            await _decrypted.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _stored.DisposeAsync().ConfigureAwait(false);
     }
 
     /// <summary>A verification or decoding failure of the content, as opposed to an I/O or tool failure.</summary>
-    private bool IsContentFailure(Exception ex) => ex is BackupCorruptException || _decodeExceptions.Contains(ex);
+    private bool IsContentFailure(Exception ex) => ex is BackupCorruptException || _decodeExceptions.Contains(ex) || ReferenceEquals(ex, _decryptionException);
 
     /// <summary>
     /// Called (as an exception filter, so it never catches) for failures of the decompressing read.
@@ -124,6 +175,19 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
     /// </summary>
     private bool NoteDecodeFailure(Exception ex)
     {
+        if (_decrypted is not null && ex is DecryptionFailedException)
+        {
+            // The integrity code did not match (or the message broke): a finding about the backup.
+            _decryptionException ??= ex;
+            _decryptionFailure ??= ex.Message;
+            if (!ReferenceEquals(ex, _decryptionException))
+            {
+                _decodeExceptions.Add(ex);
+            }
+
+            return false;
+        }
+
         if (_decompressor is not null && ex is not (OperationCanceledException or PgBackupException or IOException))
         {
             _decodeExceptions.Add(ex);

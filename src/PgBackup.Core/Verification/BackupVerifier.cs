@@ -19,7 +19,9 @@ namespace PgBackup.Verification;
 /// temporary database is dropped afterwards — on failure and on cancellation too — unless kept.</item>
 /// </list>
 /// Findings about the backup become failed checks in the <see cref="TestResult"/>; only problems of the
-/// test itself (unreachable repository or server, missing tools) are thrown.
+/// test itself (unreachable repository or server, missing tools, a missing or wrong key) are thrown. An encrypted
+/// backup is opened (its session key decrypted) as its first read starts, so a missing or wrong key fails before
+/// pg_restore runs or the Restore level creates its database.
 /// </summary>
 internal sealed class BackupVerifier
 {
@@ -124,7 +126,7 @@ internal sealed class BackupVerifier
         if (backup.Format == BackupFormat.Directory)
         {
             // pg_restore lists a directory dump only as a folder: verified, then unpacked privately.
-            await using var unpacked = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, _progress, cancellationToken).ConfigureAwait(false);
+            await using var unpacked = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, request.Decryption, _progress, cancellationToken).ConfigureAwait(false);
             checks.AddRange(unpacked.Checksum);
             var folderListing = unpacked.ChecksumPassed ? await ListFolderAsync(pgRestore!, unpacked, cancellationToken).ConfigureAwait(false) : null;
             checks.AddRange(Structure(backup, unpacked.Head, null, folderListing, unpacked.UnsafeTar?.Message).Checks);
@@ -147,7 +149,7 @@ internal sealed class BackupVerifier
     private async Task CheckGlobalsAsync(VerificationRequest request, List<TestCheck> checks, CancellationToken cancellationToken)
     {
         var backup = request.Backup;
-        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, _progress, cancellationToken).ConfigureAwait(false);
+        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, request.Decryption, _progress, cancellationToken).ConfigureAwait(false);
         checks.AddRange(dump.Checksum);
         if (!dump.ChecksumPassed)
         {
@@ -191,7 +193,7 @@ internal sealed class BackupVerifier
 
         // Nothing reaches pg_restore or psql before the checksum is known: the dump is verified into a
         // private file first, and restored from exactly the bytes that passed.
-        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, _progress, cancellationToken).ConfigureAwait(false);
+        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, request.Decryption, _progress, cancellationToken).ConfigureAwait(false);
         checks.AddRange(dump.Checksum);
         if (!dump.ChecksumPassed)
         {
@@ -348,8 +350,15 @@ internal sealed class BackupVerifier
 
     private static bool IsArchive(BackupInfo backup) => backup.Format != BackupFormat.Plain;
 
+    /// <summary>A read of the backup; Checksum reads an encrypted one without a key as ciphertext, every other level decrypts.</summary>
     private Task<ArtifactReadPass> OpenPassAsync(VerificationRequest request, string activity, CancellationToken cancellationToken)
-        => ArtifactReadPass.OpenAsync(request.Repository, request.Backup, _progress, $"{activity} {request.Backup.Id}", cancellationToken);
+        => ArtifactReadPass.OpenAsync(
+            request.Repository,
+            request.Backup,
+            request.Level == TestLevel.Checksum ? request.Decryption : request.Decryption ?? Encryption.OpenPgpDecryption.None,
+            _progress,
+            $"{activity} {request.Backup.Id}",
+            cancellationToken);
 
     private static Task<PgRunOutcome> ListAsync(PgTool pgRestore, Stream dump, CancellationToken cancellationToken)
         => PgRestoreRunner.RunAsync(pgRestore, PgRestoreArguments.ForList(), connection: null, dump, SecretRedactor.None, cancellationToken);

@@ -10,7 +10,14 @@ namespace PgBackup.Verification;
 /// <param name="ActualSha256">SHA-256 of the stored bytes; null when the read could not reach the end.</param>
 /// <param name="DecodeFailure">Why PgBackup's compression stage did not decode, if it did not.</param>
 /// <param name="BytesAfterCompressedEnd">Stored bytes left over after the compressed data ended.</param>
-internal sealed record StoredReadOutcome(long BytesRead, string? ActualSha256, string? DecodeFailure, long BytesAfterCompressedEnd);
+internal sealed record StoredReadOutcome(long BytesRead, string? ActualSha256, string? DecodeFailure, long BytesAfterCompressedEnd)
+{
+    /// <summary>Whether the read decrypted an encrypted backup (false when read without a key, or not encrypted).</summary>
+    public bool Decrypted { get; init; }
+
+    /// <summary>Why the decryption failed on the way (integrity code mismatch, broken message), if it did.</summary>
+    public string? DecryptionFailure { get; init; }
+}
 
 /// <summary>
 /// Turns observations into named checks with a Detail that names the mismatch. Pure: the verifier
@@ -22,6 +29,7 @@ internal static class VerificationChecks
     public const string Size = "Size";
     public const string Sha256 = "SHA-256";
     public const string Decompression = "Decompression";
+    public const string Decryption = "Decryption";
     public const string TableOfContents = "Table of contents";
     public const string TablesMatchManifest = "Tables match manifest";
     public const string Restore = "Restore";
@@ -53,7 +61,17 @@ internal static class VerificationChecks
             _ => $"expected sha256 {expected} (manifest), actual sha256 {read.ActualSha256}",
         });
 
-        if (backup.CompressionStage != CompressionStage.Stream)
+        if (read.DecryptionFailure is not null)
+        {
+            yield return new TestCheck(Decryption, false, read.DecryptionFailure);
+        }
+        else if (read.Decrypted && sizeOk && shaOk)
+        {
+            yield return new TestCheck(Decryption, true, "the OpenPGP message decrypts and its integrity code (MDC) matches");
+        }
+
+        // Without a key an encrypted backup's frames cannot be read: its check is the hash of the ciphertext.
+        if (backup.CompressionStage != CompressionStage.Stream || (backup.Encrypted && !read.Decrypted))
         {
             yield break;
         }

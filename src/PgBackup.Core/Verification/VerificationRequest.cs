@@ -19,6 +19,12 @@ internal sealed record VerificationRequest
     /// </summary>
     public Encryption.TrustedSigningKeys? TrustedSigningKeys { get; init; }
 
+    /// <summary>
+    /// Opens an encrypted backup (Structure and Restore need it; Checksum uses it when given, to decode the frames
+    /// too). Null: Checksum checks the encrypted bytes only, Structure and Restore are DecryptionKeyRequired.
+    /// </summary>
+    public Encryption.OpenPgpDecryption? Decryption { get; init; }
+
     /// <summary>The server the Restore level restores into; required for that level only.</summary>
     public PgConnectionSettings? Connection { get; init; }
 

@@ -47,7 +47,11 @@ internal sealed class VerifiedDumpFile : IAsyncDisposable
     /// <summary>A plain dump's comments and its guard's verdict; null for archives.</summary>
     public PlainDumpScanner? Plain { get; private set; }
 
-    public static async Task<VerifiedDumpFile> DownloadAsync(IBackupRepository repository, BackupInfo backup, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
+    /// <summary>The encryption's integrity failure of an encrypted backup (tampered ciphertext): nothing may be restored.</summary>
+    public DecryptionFailedException? DecryptionFailure { get; private set; }
+
+    /// <param name="decryption">Opens an encrypted backup: a missing key or one that does not fit throws before anything is written.</param>
+    public static async Task<VerifiedDumpFile> DownloadAsync(IBackupRepository repository, BackupInfo backup, Encryption.OpenPgpDecryption? decryption, IProgress<OperationProgress>? progress, CancellationToken cancellationToken)
     {
         var file = new VerifiedDumpFile(System.IO.Path.Combine(System.IO.Path.GetTempPath(), FilePrefix + Guid.NewGuid().ToString("N") + ".dump"));
         try
@@ -59,7 +63,8 @@ internal sealed class VerifiedDumpFile : IAsyncDisposable
                 options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
             }
 
-            await using var pass = await ArtifactReadPass.OpenAsync(repository, backup, progress, $"Verifying {backup.Id}", cancellationToken).ConfigureAwait(false);
+            // An encrypted backup is decrypted here or not at all (null is "no key": DecryptionKeyRequired).
+            await using var pass = await ArtifactReadPass.OpenAsync(repository, backup, decryption ?? Encryption.OpenPgpDecryption.None, progress, $"Verifying {backup.Id}", cancellationToken).ConfigureAwait(false);
             await using (var target = new FileStream(file.Path, options))
             {
                 await pass.ConsumeAsync(async dump =>
@@ -74,6 +79,7 @@ internal sealed class VerifiedDumpFile : IAsyncDisposable
             file.Checksum = [.. VerificationChecks.Checksum(backup, read)];
             file.Head = pass.Head.ToArray();
             file.Plain = pass.Plain;
+            file.DecryptionFailure = pass.DecryptionFailure;
             if (backup.Format == BackupFormat.Directory && file.ChecksumPassed)
             {
                 // Only bytes whose SHA-256 matched are unpacked, and only into a folder of our own.
@@ -101,6 +107,11 @@ internal sealed class VerifiedDumpFile : IAsyncDisposable
     /// </summary>
     public void EnsureRestorable(BackupInfo backup)
     {
+        if (DecryptionFailure is not null)
+        {
+            throw new DecryptionFailedException($"Backup {backup.Id} failed its decryption: {DecryptionFailure.Message} Nothing was restored.", backup.Id, DecryptionFailure);
+        }
+
         if (!ChecksumPassed)
         {
             var failures = string.Join("; ", Checksum.Where(c => !c.Passed).Select(c => $"{c.Name}: {c.Detail}"));

@@ -56,6 +56,11 @@ public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
     {
     }
 
+    /// <summary>When PowerShell disposes the cmdlet (after the end block, or after a stop or a failure): free what it holds (keys).</summary>
+    private protected virtual void OnDispose()
+    {
+    }
+
     /// <summary>
     /// Runs <paramref name="work"/> on the thread pool and, meanwhile, carries out on this (the pipeline) thread
     /// whatever it asks of PowerShell through its <see cref="CmdletPipeline"/>. Returns when the work has ended;
@@ -141,6 +146,7 @@ public abstract class AsyncPSCmdlet : PSCmdlet, IDisposable
 
     public void Dispose()
     {
+        OnDispose();
         _cancellation.Dispose();
         GC.SuppressFinalize(this);
     }

@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Diagnostics;
 using System.Management.Automation;
+using System.Security;
 using PgBackup.Backup;
 using PgBackup.Catalog;
 using PgBackup.Completion;
@@ -88,6 +89,19 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     [Parameter]
     public Hashtable? Tag { get; set; }
 
+    /// <summary>
+    /// Encrypt every artifact (OpenPGP, AES-256, integrity-protected; gpg decrypts it) with this passphrase; else
+    /// $env:PGBACKUP_ENCRYPTION_PASSPHRASE when -EncryptionPublicKey is not given either.
+    /// </summary>
+    [Parameter]
+    [ValidateNotNull]
+    public SecureString? EncryptionPassphrase { get; set; }
+
+    /// <summary>Encrypt every artifact to these OpenPGP public keys (gpg --export files, armored or binary; every key in every file is a recipient).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? EncryptionPublicKey { get; set; }
+
     /// <summary>S3 storage class of the backup artifacts (manifests stay STANDARD).</summary>
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -154,6 +168,8 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     private PgConnectionSettings? _connection;
     private IBackupRepository? _repository;
     private Encryption.ManifestSigner? _signer;
+    private Encryption.OpenPgpEncryption? _encryption;
+    private Encryption.OpenPgpDecryption? _verifyDecryption;
     private string? _backupType;
     private Dictionary<string, string>? _tags;
     private bool _sawDatabase;
@@ -170,6 +186,14 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         if (Jobs > 1 && Format != BackupFormat.Directory)
         {
             throw new InvalidBackupRequestException("-Jobs dumps in parallel only with -Format Directory (pg_dump -j needs the directory format).");
+        }
+
+        // Keys first: a key file that is not one, or both kinds of encryption at once, is a mistake that writes nothing.
+        _encryption = Commands.EncryptionKeys.ForBackup(EncryptionPassphrase, EncryptionPublicKey?.Select(SessionState.Path.GetUnresolvedProviderPathFromPSPath).ToList());
+        if (_encryption is not null && Verify.IsPresent && EncryptionPublicKey is null)
+        {
+            // -Verify reads the plaintext back: with a passphrase it can.
+            _verifyDecryption = Commands.EncryptionKeys.ForReading(EncryptionPassphrase, null, null);
         }
 
         _connection = ResolveConnection();
@@ -314,6 +338,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
             Tags = _tags!,
             BackupType = _backupType!,
             Signer = _signer,
+            Encryption = _encryption,
         };
 
         // Disposed on every way out, so the bar always ends with a Completed record.
@@ -353,11 +378,26 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         }
     }
 
-    /// <summary>-Verify: the Structure-level test of what was just committed; the backup stays, a failure is an error.</summary>
+    private protected override void OnDispose()
+    {
+        _encryption?.Dispose();
+        _verifyDecryption?.Dispose();
+    }
+
+    /// <summary>
+    /// -Verify: the Structure-level test of what was just committed; the backup stays, a failure is an error. A backup
+    /// encrypted to public keys cannot be read back without a secret key: it is checked at the Checksum level.
+    /// </summary>
     private async Task VerifyAsync(BackupInfo backup, CmdletPipeline pipeline, ProgressActivity progress, CancellationToken cancellationToken)
     {
+        var level = backup.Encrypted && _verifyDecryption is null ? TestLevel.Checksum : TestLevel.Structure;
+        if (level == TestLevel.Checksum)
+        {
+            pipeline.Log.Verbose($"Backup {backup.Id} is encrypted to public keys: -Verify checks its size and SHA-256 (Test-PgBackup -DecryptionKey reads it back).");
+        }
+
         var result = await new BackupVerifier(log: pipeline.Log, progress: progress).VerifyAsync(
-            new VerificationRequest { Backup = backup, Repository = _repository!, Level = TestLevel.Structure },
+            new VerificationRequest { Backup = backup, Repository = _repository!, Level = level, Decryption = _verifyDecryption },
             cancellationToken).ConfigureAwait(false);
         if (!result.Passed)
         {

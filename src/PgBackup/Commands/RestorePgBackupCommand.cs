@@ -16,7 +16,7 @@ namespace PgBackup.Commands;
 /// </summary>
 [Cmdlet(VerbsData.Restore, "PgBackup", DefaultParameterSetName = InputObjectSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(RestoreResult))]
-public sealed class RestorePgBackupCommand : PgConnectionCmdlet
+public sealed class RestorePgBackupCommand : PgDecryptingCmdlet
 {
     private const string InputObjectSet = "InputObject";
     private const string PathSet = "Path";
@@ -84,6 +84,8 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
         _connection = ResolveConnection();
         _canPrompt = SessionInteractivity.CanPrompt(Host);
         _trusted = TrustedSigningKey is null ? null : Encryption.TrustedSigningKeys.Load([.. TrustedSigningKey.Select(ResolveLocation)]);
+        // Key files are read once, here, before any backup is read.
+        OpenDecryption();
     }
 
     private protected override void OnRecord()
@@ -145,6 +147,7 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
                     NoOwner = NoOwner.IsPresent,
                     DropPrevious = DropPrevious.IsPresent,
                     DropLeftovers = Force.IsPresent,
+                    Decryption = Decryption,
                 };
                 target = request.EffectiveTargetDatabase;
                 var service = new RestoreService(log: pipeline.Log, progress: progress);
@@ -234,7 +237,7 @@ public sealed class RestorePgBackupCommand : PgConnectionCmdlet
         }
 
         var service = new GlobalsRestoreService(pipeline.Log, progress);
-        var statements = await service.ReadAsync(repository, backup, cancellationToken).ConfigureAwait(false);
+        var statements = await service.ReadAsync(repository, backup, Decryption, cancellationToken).ConfigureAwait(false);
         if (!await pipeline.OnPipelineThreadAsync(() => ConfirmGlobals(backup, statements), cancellationToken).ConfigureAwait(false))
         {
             return;

@@ -17,7 +17,7 @@ namespace PgBackup.Commands;
 /// </summary>
 [Cmdlet(VerbsDiagnostic.Test, "PgBackup", DefaultParameterSetName = InputObjectSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Low)]
 [OutputType(typeof(TestResult))]
-public sealed class TestPgBackupCommand : PgConnectionCmdlet
+public sealed class TestPgBackupCommand : PgDecryptingCmdlet
 {
     private const string InputObjectSet = "InputObject";
     private const string PathSet = "Path";
@@ -67,6 +67,8 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
         // Only the Restore level talks to a server; an unusable connection is an invalid invocation (terminating).
         _connection = Level == TestLevel.Restore ? ResolveConnection() : null;
         _trusted = TrustedSigningKey is null ? null : Encryption.TrustedSigningKeys.Load([.. TrustedSigningKey.Select(ResolveLocation)]);
+        // Key files are read once, here, before any backup is read.
+        OpenDecryption();
     }
 
     private protected override void OnRecord()
@@ -111,6 +113,7 @@ public sealed class TestPgBackupCommand : PgConnectionCmdlet
                     KeepDatabase = KeepDatabase.IsPresent,
                     DropLeftovers = Force.IsPresent,
                     TrustedSigningKeys = _trusted,
+                    Decryption = Decryption,
                 },
                 cancellationToken).ConfigureAwait(false);
             pipeline.WriteObject(result);
