@@ -89,7 +89,7 @@ public sealed class ArchiveDataOffsetsTests(PostgresFixture postgres) : IDisposa
         var database = await CreateDatabaseAsync();
         var backup = await VerificationSteps.BackUpAsync(postgres, Path.Combine(_folder, "repository"), database, compression: compression);
 
-        await using var copy = await PgBackup.Verification.VerifiedDumpFile.DownloadAsync(new PgBackup.Storage.LocalRepository(backup.Repository), backup, null, CancellationToken.None);
+        await using var copy = await PgBackup.Verification.VerifiedDumpFile.DownloadAsync(new PgBackup.Storage.LocalRepository(backup.Repository), backup, null, null, CancellationToken.None);
 
         Assert.True(copy.ChecksumPassed);
         var layout = ReadLayout(copy.Path);
