@@ -80,12 +80,14 @@ internal sealed class VerifiedDumpFile : IAsyncDisposable
             file.Head = pass.Head.ToArray();
             file.Plain = pass.Plain;
             file.DecryptionFailure = pass.DecryptionFailure;
-            if (backup.Format == BackupFormat.Directory && file.ChecksumPassed)
+            // Only bytes that passed both their SHA-256 and (encrypted) their integrity code are worked on further.
+            var intact = file.ChecksumPassed && file.DecryptionFailure is null;
+            if (backup.Format == BackupFormat.Directory && intact)
             {
                 // Only bytes whose SHA-256 matched are unpacked, and only into a folder of our own.
                 await file.UnpackAsync(backup, cancellationToken).ConfigureAwait(false);
             }
-            else if (backup.Format == BackupFormat.Custom && file.ChecksumPassed)
+            else if (backup.Format == BackupFormat.Custom && intact)
             {
                 // pg_dump wrote to a pipe and could not record where each table's data starts; pg_restore -j would
                 // scan for it. The offsets come from the verified bytes themselves, as pg_dump -f would write them.
