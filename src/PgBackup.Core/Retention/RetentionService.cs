@@ -212,13 +212,7 @@ internal sealed class RetentionService(IOperationLog? log = null, TimeProvider? 
                 artifactRemoved = await RemoveArtifactAsync(repository, backup, artifactKey, namedBy).ConfigureAwait(false);
             }
 
-            // Its signature goes with it (looked for in the store: a piped object may predate it).
-            var signatureKey = BackupNaming.SignatureKeyFor(backup.ManifestKey);
-            if (await repository.ExistsAsync(signatureKey, CancellationToken.None).ConfigureAwait(false))
-            {
-                await repository.DeleteAsync(signatureKey, CancellationToken.None).ConfigureAwait(false);
-            }
-
+            await RemoveSignatureAsync(repository, backup).ConfigureAwait(false);
             result.Removed.Add(backup);
             result.BytesFreed += artifactRemoved ? backup.SizeBytes : 0;
             _log.Verbose($"Removed {backup.Id}.");
@@ -226,6 +220,28 @@ internal sealed class RetentionService(IOperationLog? log = null, TimeProvider? 
         catch (PgBackupException ex)
         {
             result.Failures.Add(ex);
+        }
+    }
+
+    /// <summary>
+    /// Removes the signature (<c>&lt;manifest&gt;.sig</c>) of a backup whose manifest is gone, looked for in the store (a
+    /// piped object may predate it). The backup is removed either way: a signature left behind only warns, and
+    /// -IncludeIncomplete removes it once its manifest is gone for a day.
+    /// </summary>
+    private async Task RemoveSignatureAsync(IBackupRepository repository, BackupInfo backup)
+    {
+        var signatureKey = BackupNaming.SignatureKeyFor(backup.ManifestKey);
+        try
+        {
+            // Not cancellable either: it goes with its manifest.
+            if (await repository.ExistsAsync(signatureKey, CancellationToken.None).ConfigureAwait(false))
+            {
+                await repository.DeleteAsync(signatureKey, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (PgBackupException ex)
+        {
+            _log.Warning($"Removed {backup.Id}, but not its signature {repository.GetObjectLocation(signatureKey)}: {ex.Message} Remove-PgBackupExpired -IncludeIncomplete removes it later.");
         }
     }
 

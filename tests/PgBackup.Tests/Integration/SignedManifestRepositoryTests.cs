@@ -1,4 +1,5 @@
 using PgBackup.Catalog;
+using PgBackup.Errors;
 using PgBackup.Retention;
 using PgBackup.Storage;
 
@@ -62,5 +63,33 @@ public sealed class SignedManifestRepositoryTests : IDisposable
         Assert.False(await repository.ExistsAsync(old.ManifestKey, CancellationToken.None));
         Assert.True(await repository.ExistsAsync(BackupNaming.SignatureKeyFor(kept.ManifestKey), CancellationToken.None));
         Assert.True(Assert.Single(await new BackupCatalog(repository).ListAsync(new CatalogQuery(), CancellationToken.None)).Signed);
+    }
+
+    [Fact]
+    public async Task A_signature_that_cannot_be_removed_only_warns_the_backup_is_removed_all_the_same()
+    {
+        var repository = new SignatureDeleteFails(Repository);
+        var old = await SyntheticBackups.WriteAsync(repository, "shop", First, BackupStatus.Succeeded, "0001");
+        await SyntheticBackups.WriteAsync(repository, "shop", First.AddDays(1), BackupStatus.Succeeded, "0002");
+        await WriteSignatureAsync(repository, old.ManifestKey);
+        var log = new RecordingLog();
+
+        var result = await new RetentionService(log).RunAsync(
+            new RetentionRequest { Repository = repository, Policy = new RetentionPolicy { KeepLast = 1 } },
+            (_, _, _) => Task.FromResult(true),
+            CancellationToken.None);
+
+        Assert.Equal(old.Id, Assert.Single(result.Removed).Id);
+        Assert.Empty(result.Failures);
+        Assert.Contains(log.Messages, message => message.StartsWith("WARNING", StringComparison.Ordinal) && message.Contains(".sig", StringComparison.Ordinal));
+        Assert.False(await repository.ExistsAsync(old.ManifestKey, CancellationToken.None));
+    }
+
+    private sealed class SignatureDeleteFails(IBackupRepository inner) : DelegatingRepository(inner)
+    {
+        public override Task DeleteAsync(string key, CancellationToken cancellationToken)
+            => BackupNaming.IsSignatureKey(key)
+                ? throw new RepositoryAccessDeniedException($"Deleting {key} is not allowed: simulated.", key)
+                : base.DeleteAsync(key, cancellationToken);
     }
 }
