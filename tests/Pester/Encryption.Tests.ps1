@@ -201,6 +201,9 @@ Describe 'Encrypted backups' {
         $listed.Id | Should -Be @($second.Id, $first.Id)
         $listed.Encrypted | Should -Be @($true, $true)
         @($listed[1].EncryptionKeyFingerprint) | Should -Be @($script:Alice.Fingerprint)
+        # The list view says how each is encrypted (never more than the manifest holds).
+        ($listed[0] | Format-List | Out-String -Width 200) | Should -Match 'Encryption\s*: OpenPGP AES-256, passphrase'
+        ($listed[1] | Format-List | Out-String -Width 200) | Should -Match "Encryption\s*: OpenPGP AES-256 to $($script:Alice.Fingerprint)"
         $removed = @(Remove-PgBackupExpired -Repository $repo -KeepLast 1 -Confirm:$false -PassThru -ErrorAction Stop)
         $removed.Id | Should -Be @($first.Id)
         Test-Path $first.Location | Should -BeFalse
