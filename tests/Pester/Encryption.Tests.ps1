@@ -195,8 +195,9 @@ Describe 'Encrypted backups' {
 
     It 'lists and applies retention to encrypted backups without any key' {
         $repo = New-TestFolder -Prefix 'pgbackup-enc-retention'
-        $first = New-PgBackup -Database shop -Repository $repo -EncryptionPublicKey $script:Alice.Public @script:Connection -ErrorAction Stop
-        $second = New-PgBackup -Database shop -Repository $repo -EncryptionPassphrase $script:Pass @script:Connection -ErrorAction Stop
+        # -Verify reads back what it can: with the passphrase the Structure level, without a secret key the Checksum level.
+        $first = New-PgBackup -Database shop -Repository $repo -EncryptionPublicKey $script:Alice.Public -Verify @script:Connection -ErrorAction Stop
+        $second = New-PgBackup -Database shop -Repository $repo -EncryptionPassphrase $script:Pass -Verify @script:Connection -ErrorAction Stop
         $listed = @(Get-PgBackupInfo -Repository $repo -ErrorAction Stop)
         $listed.Id | Should -Be @($second.Id, $first.Id)
         $listed.Encrypted | Should -Be @($true, $true)
