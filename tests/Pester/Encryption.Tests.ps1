@@ -195,12 +195,16 @@ Describe 'Encrypted backups' {
 
     It 'lists and applies retention to encrypted backups without any key' {
         $repo = New-TestFolder -Prefix 'pgbackup-enc-retention'
-        $first = New-PgBackup -Database shop -Repository $repo -EncryptionPublicKey $script:Alice.Public @script:Connection -ErrorAction Stop
-        $second = New-PgBackup -Database shop -Repository $repo -EncryptionPassphrase $script:Pass @script:Connection -ErrorAction Stop
+        # -Verify reads back what it can: with the passphrase the Structure level, without a secret key the Checksum level.
+        $first = New-PgBackup -Database shop -Repository $repo -EncryptionPublicKey $script:Alice.Public -Verify @script:Connection -ErrorAction Stop
+        $second = New-PgBackup -Database shop -Repository $repo -EncryptionPassphrase $script:Pass -Verify @script:Connection -ErrorAction Stop
         $listed = @(Get-PgBackupInfo -Repository $repo -ErrorAction Stop)
         $listed.Id | Should -Be @($second.Id, $first.Id)
         $listed.Encrypted | Should -Be @($true, $true)
         @($listed[1].EncryptionKeyFingerprint) | Should -Be @($script:Alice.Fingerprint)
+        # The list view says how each is encrypted (never more than the manifest holds).
+        ($listed[0] | Format-List | Out-String -Width 200) | Should -Match 'Encryption\s*: OpenPGP AES-256, passphrase'
+        ($listed[1] | Format-List | Out-String -Width 200) | Should -Match "Encryption\s*: OpenPGP AES-256 to $($script:Alice.Fingerprint)"
         $removed = @(Remove-PgBackupExpired -Repository $repo -KeepLast 1 -Confirm:$false -PassThru -ErrorAction Stop)
         $removed.Id | Should -Be @($first.Id)
         Test-Path $first.Location | Should -BeFalse
