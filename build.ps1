@@ -17,8 +17,9 @@
                  repository summary, and stop the server (tests/demo/Invoke-Demo.ps1).
       Benchmark  Build, then time the cmdlets against the raw PostgreSQL tools on a generated database of
                  -SizeMB megabytes (tests/benchmark/Invoke-Benchmark.ps1): defaults, each compression, directory
-                 with 1/2/4 jobs, S3, restore and checksum against the expert's pipeline, pg_dump -Fc, pg_restore -j 2
-                 and sha256sum; prints a table of ratios and writes it to out/benchmark.json.
+                 with 1/2/4 jobs, S3, restore and checksum against the expert's pipeline, pg_dump -Fc, pg_dump -Fd -j n,
+                 pg_restore -j 2, sha256sum and sha256sum && zstd -t (commands interleaved round by round, medians);
+                 prints a table of ratios and writes it to out/benchmark.json.
       Package    Build, then out/package/PgBackup/<version>/ (the module folder as Install-PSResource lays it out)
                  and out/package/PgBackup.<version>.nupkg, installable from a local repository:
                    Register-PSResourceRepository -Name PgBackupLocal -Uri ./out/package -Trusted
