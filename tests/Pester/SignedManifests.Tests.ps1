@@ -330,3 +330,43 @@ Describe 'Signed manifests: S3 repositories' {
         $null = Assert-RefusedWithoutTouchingTheServer $unsigned 'unsigned in S3 as on disk'
     }
 }
+
+Describe 'Signed manifests: the key passphrase reaches no child process and no audit log' {
+    BeforeAll {
+        $script:Repository = New-TestFolder -Prefix 'pgbackup-signed'
+        $script:AuditLog = Join-Path $script:Repository 'audit.jsonl'
+    }
+    AfterAll { Remove-Item $script:Repository -Recurse -Force -ErrorAction SilentlyContinue }
+
+    It 'is in no child''s argv or environment and in no audit line, when it opens the key and when it does not' {
+        $wrongText = 'wrong signing passphrase ' + [guid]::NewGuid().ToString('N')
+        $scan = [PgBackup.TestSupport.ChildProcessScan]::Start()
+        try {
+            $backup = New-PgBackup -Database sig_src -Repository $script:Repository @script:Sign @script:Connection -LogPath $script:AuditLog -ErrorAction Stop
+            $null = $backup | Test-PgBackup -Level Restore -TrustedSigningKey $script:Signer.PublicKeyFile @script:Connection -LogPath $script:AuditLog -ErrorAction Stop
+            $null = $backup | Restore-PgBackup -TargetDatabase 'sig_scanned_copy' -TrustedSigningKey $script:Signer.PublicKeyFile @script:Connection -LogPath $script:AuditLog -ErrorAction Stop
+            { New-PgBackup -Database sig_src -Repository $script:Repository -SigningKey $script:Signer.SecretKeyFile -SigningKeyPassphrase (ConvertTo-SecureString $wrongText -AsPlainText -Force) `
+                    @script:Connection -LogPath $script:AuditLog -ErrorAction Stop } | Should -Throw -ErrorId 'DecryptionFailed,*'
+        }
+        finally {
+            $seen = $scan.Stop()
+            $scan.Dispose()
+        }
+
+        $scan.Rounds | Should -BeGreaterThan 10
+        @($seen | ForEach-Object Name) | Should -Contain 'pg_dump'
+        foreach ($child in $seen) {
+            foreach ($text in @($child.Arguments) + @($child.Environment)) {
+                foreach ($secret in $script:KeyPassphraseText, $wrongText) {
+                    $text.Contains($secret) | Should -BeFalse -Because "$($child.Name) (pid $($child.Pid)) must not see the signing key passphrase"
+                }
+            }
+        }
+        $lines = @(Get-Content -LiteralPath $script:AuditLog)
+        $lines.Count | Should -BeGreaterOrEqual 4
+        ($lines[-1] | ConvertFrom-Json).errorId | Should -Be 'DecryptionFailed'
+        foreach ($secret in $script:KeyPassphraseText, $wrongText) {
+            ($lines -join "`n").Contains($secret) | Should -BeFalse -Because 'the audit log must not hold the signing key passphrase'
+        }
+    }
+}
