@@ -370,3 +370,33 @@ Describe 'Signed manifests: the key passphrase reaches no child process and no a
         }
     }
 }
+
+Describe 'Signed manifests: Azure Blob repositories' {
+    BeforeAll {
+        $script:Azurite = Start-TestAzurite
+        $script:Container = [PgBackup.TestSupport.AzuriteServer]::DefaultContainer
+        $script:AzureRepository = "$($script:Azurite.ServiceEndpoint)/$($script:Container)/signed"
+    }
+    AfterAll { Stop-TestAzurite $script:Azurite }
+
+    It 'stores the .sig byte for byte next to the manifest blob, and -TrustedSigningKey passes it' {
+        $backup = New-PgBackup -Database sig_src -Repository $script:AzureRepository @script:Sign @script:Connection -ErrorAction Stop
+        $backup.Signed | Should -BeTrue
+        (Get-PgBackupInfo -Repository $script:AzureRepository -ErrorAction Stop).Signed | Should -BeTrue
+
+        # Read back through Azurite's REST API, not through the module: what gpg verifies is what the container holds.
+        $copy = New-TestFolder -Prefix 'pgbackup-azure-sig'
+        try {
+            $manifest = Join-Path $copy 'manifest.json'
+            [IO.File]::WriteAllBytes($manifest, $script:Azurite.GetBlob($script:Container, "signed/$($backup.ManifestKey)"))
+            [IO.File]::WriteAllBytes("$manifest.sig", $script:Azurite.GetBlob($script:Container, "signed/$($backup.ManifestKey).sig"))
+            $verified = Test-GpgVerify $manifest
+            $verified.ExitCode | Should -Be 0 -Because $verified.Status
+        }
+        finally { Remove-Item $copy -Recurse -Force -ErrorAction SilentlyContinue }
+
+        $result = Test-PgBackup -InputObject $backup -TrustedSigningKey $script:Signer.PublicKeyFile -Level Checksum -ErrorAction Stop
+        $result.Checks[0].Name | Should -Be 'Signature'
+        $result.Passed | Should -BeTrue
+    }
+}
