@@ -400,3 +400,29 @@ Describe 'Signed manifests: Azure Blob repositories' {
         $result.Passed | Should -BeTrue
     }
 }
+
+Describe 'Signed manifests: a signature that cannot be written' {
+    It 'leaves the backup committed: written out with Signed = False, then a non-terminating SignatureWriteFailed' {
+        # Room for exactly the repository's date folders, the artifact and the manifest: the .sig is the one file too many.
+        $disk = [PgBackup.TestSupport.TmpfsMount]::Create(4, 6)
+        try {
+            $errors = $null
+            $output = @(New-PgBackup -Database sig_src -Repository $disk.Path @script:Sign @script:Connection -ErrorAction SilentlyContinue -ErrorVariable errors)
+
+            $output.Count | Should -Be 1
+            $output[0].Status | Should -Be 'Succeeded'
+            $output[0].Signed | Should -BeFalse
+            @($errors).Count | Should -Be 1
+            $errors[0].FullyQualifiedErrorId | Should -Be 'SignatureWriteFailed,PgBackup.Commands.NewPgBackupCommand'
+            $errors[0].CategoryInfo.Category | Should -Be 'WriteError'
+            $errors[0].TargetObject.Id | Should -Be $output[0].Id
+            $errors[0].ErrorDetails.RecommendedAction | Should -Match 'TrustedSigningKey'
+            $listed = Get-PgBackupInfo -Repository $disk.Path -ErrorAction Stop
+            $listed.Id | Should -Be $output[0].Id
+            $listed.Signed | Should -BeFalse
+            (Test-PgBackup -InputObject $listed -Level Checksum -ErrorAction Stop).Passed | Should -BeTrue -Because 'the backup itself is committed and sound'
+            Test-Path -LiteralPath "$($listed.ManifestLocation).sig" | Should -BeFalse
+        }
+        finally { $disk.Dispose() }
+    }
+}
