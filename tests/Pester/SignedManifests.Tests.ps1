@@ -330,3 +330,99 @@ Describe 'Signed manifests: S3 repositories' {
         $null = Assert-RefusedWithoutTouchingTheServer $unsigned 'unsigned in S3 as on disk'
     }
 }
+
+Describe 'Signed manifests: the key passphrase reaches no child process and no audit log' {
+    BeforeAll {
+        $script:Repository = New-TestFolder -Prefix 'pgbackup-signed'
+        $script:AuditLog = Join-Path $script:Repository 'audit.jsonl'
+    }
+    AfterAll { Remove-Item $script:Repository -Recurse -Force -ErrorAction SilentlyContinue }
+
+    It 'is in no child''s argv or environment and in no audit line, when it opens the key and when it does not' {
+        $wrongText = 'wrong signing passphrase ' + [guid]::NewGuid().ToString('N')
+        $scan = [PgBackup.TestSupport.ChildProcessScan]::Start()
+        try {
+            $backup = New-PgBackup -Database sig_src -Repository $script:Repository @script:Sign @script:Connection -LogPath $script:AuditLog -ErrorAction Stop
+            $null = $backup | Test-PgBackup -Level Restore -TrustedSigningKey $script:Signer.PublicKeyFile @script:Connection -LogPath $script:AuditLog -ErrorAction Stop
+            $null = $backup | Restore-PgBackup -TargetDatabase 'sig_scanned_copy' -TrustedSigningKey $script:Signer.PublicKeyFile @script:Connection -LogPath $script:AuditLog -ErrorAction Stop
+            { New-PgBackup -Database sig_src -Repository $script:Repository -SigningKey $script:Signer.SecretKeyFile -SigningKeyPassphrase (ConvertTo-SecureString $wrongText -AsPlainText -Force) `
+                    @script:Connection -LogPath $script:AuditLog -ErrorAction Stop } | Should -Throw -ErrorId 'DecryptionFailed,*'
+        }
+        finally {
+            $seen = $scan.Stop()
+            $scan.Dispose()
+        }
+
+        $scan.Rounds | Should -BeGreaterThan 10
+        @($seen | ForEach-Object Name) | Should -Contain 'pg_dump'
+        foreach ($child in $seen) {
+            foreach ($text in @($child.Arguments) + @($child.Environment)) {
+                foreach ($secret in $script:KeyPassphraseText, $wrongText) {
+                    $text.Contains($secret) | Should -BeFalse -Because "$($child.Name) (pid $($child.Pid)) must not see the signing key passphrase"
+                }
+            }
+        }
+        $lines = @(Get-Content -LiteralPath $script:AuditLog)
+        $lines.Count | Should -BeGreaterOrEqual 4
+        ($lines[-1] | ConvertFrom-Json).errorId | Should -Be 'DecryptionFailed'
+        foreach ($secret in $script:KeyPassphraseText, $wrongText) {
+            ($lines -join "`n").Contains($secret) | Should -BeFalse -Because 'the audit log must not hold the signing key passphrase'
+        }
+    }
+}
+
+Describe 'Signed manifests: Azure Blob repositories' {
+    BeforeAll {
+        $script:Azurite = Start-TestAzurite
+        $script:Container = [PgBackup.TestSupport.AzuriteServer]::DefaultContainer
+        $script:AzureRepository = "$($script:Azurite.ServiceEndpoint)/$($script:Container)/signed"
+    }
+    AfterAll { Stop-TestAzurite $script:Azurite }
+
+    It 'stores the .sig byte for byte next to the manifest blob, and -TrustedSigningKey passes it' {
+        $backup = New-PgBackup -Database sig_src -Repository $script:AzureRepository @script:Sign @script:Connection -ErrorAction Stop
+        $backup.Signed | Should -BeTrue
+        (Get-PgBackupInfo -Repository $script:AzureRepository -ErrorAction Stop).Signed | Should -BeTrue
+
+        # Read back through Azurite's REST API, not through the module: what gpg verifies is what the container holds.
+        $copy = New-TestFolder -Prefix 'pgbackup-azure-sig'
+        try {
+            $manifest = Join-Path $copy 'manifest.json'
+            [IO.File]::WriteAllBytes($manifest, $script:Azurite.GetBlob($script:Container, "signed/$($backup.ManifestKey)"))
+            [IO.File]::WriteAllBytes("$manifest.sig", $script:Azurite.GetBlob($script:Container, "signed/$($backup.ManifestKey).sig"))
+            $verified = Test-GpgVerify $manifest
+            $verified.ExitCode | Should -Be 0 -Because $verified.Status
+        }
+        finally { Remove-Item $copy -Recurse -Force -ErrorAction SilentlyContinue }
+
+        $result = Test-PgBackup -InputObject $backup -TrustedSigningKey $script:Signer.PublicKeyFile -Level Checksum -ErrorAction Stop
+        $result.Checks[0].Name | Should -Be 'Signature'
+        $result.Passed | Should -BeTrue
+    }
+}
+
+Describe 'Signed manifests: a signature that cannot be written' {
+    It 'leaves the backup committed: written out with Signed = False, then a non-terminating SignatureWriteFailed' {
+        # Room for exactly the repository's date folders, the artifact and the manifest: the .sig is the one file too many.
+        $disk = [PgBackup.TestSupport.TmpfsMount]::Create(4, 6)
+        try {
+            $errors = $null
+            $output = @(New-PgBackup -Database sig_src -Repository $disk.Path @script:Sign @script:Connection -ErrorAction SilentlyContinue -ErrorVariable errors)
+
+            $output.Count | Should -Be 1
+            $output[0].Status | Should -Be 'Succeeded'
+            $output[0].Signed | Should -BeFalse
+            @($errors).Count | Should -Be 1
+            $errors[0].FullyQualifiedErrorId | Should -Be 'SignatureWriteFailed,PgBackup.Commands.NewPgBackupCommand'
+            $errors[0].CategoryInfo.Category | Should -Be 'WriteError'
+            $errors[0].TargetObject.Id | Should -Be $output[0].Id
+            $errors[0].ErrorDetails.RecommendedAction | Should -Match 'TrustedSigningKey'
+            $listed = Get-PgBackupInfo -Repository $disk.Path -ErrorAction Stop
+            $listed.Id | Should -Be $output[0].Id
+            $listed.Signed | Should -BeFalse
+            (Test-PgBackup -InputObject $listed -Level Checksum -ErrorAction Stop).Passed | Should -BeTrue -Because 'the backup itself is committed and sound'
+            Test-Path -LiteralPath "$($listed.ManifestLocation).sig" | Should -BeFalse
+        }
+        finally { $disk.Dispose() }
+    }
+}

@@ -14,7 +14,13 @@ public sealed class TmpfsMount : IDisposable
     public string Path { get; }
 
     /// <summary>Mounts a tmpfs of <paramref name="sizeMiB"/> MiB; unmounted and removed on dispose.</summary>
-    public static TmpfsMount Create(int sizeMiB)
+    public static TmpfsMount Create(int sizeMiB) => Create(sizeMiB, inodes: null);
+
+    /// <summary>
+    /// Mounts a tmpfs of <paramref name="sizeMiB"/> MiB holding at most <paramref name="inodes"/> files and folders (its
+    /// root included), when given: the next file after those fails with "No space left on device", to the file.
+    /// </summary>
+    public static TmpfsMount Create(int sizeMiB, int? inodes)
     {
         if (!OperatingSystem.IsLinux() || Environment.UserName != "root")
         {
@@ -23,7 +29,7 @@ public sealed class TmpfsMount : IDisposable
         }
 
         var path = TestEnvironment.CreateTempDirectory("pgbackup-tmpfs");
-        ProcessRunner.RunAsync("mount", ["-t", "tmpfs", "-o", $"size={sizeMiB}m,mode=0777", "tmpfs", path]).GetAwaiter().GetResult();
+        ProcessRunner.RunAsync("mount", ["-t", "tmpfs", "-o", $"size={sizeMiB}m,mode=0777" + (inodes is { } count ? $",nr_inodes={count}" : string.Empty), "tmpfs", path]).GetAwaiter().GetResult();
         return new TmpfsMount(path);
     }
 
