@@ -15,11 +15,13 @@ AfterAll {
 
 Describe 'Backup streaming' {
     # The pipelined path with each kind of stage: no compression (the stored size proves the dump is large), the
-    # default multi-threaded zstd, and a directory dump streamed into the repository as a tar.
+    # default multi-threaded zstd, a directory dump streamed into the repository as a tar, and OpenPGP encryption.
     It 'keeps the peak memory of the backing-up process far below the size of a several-hundred-MB dump (<Case>)' -ForEach @(
         @{ Case = 'no compression'; Options = '-Compression None'; Stored = $true }
         @{ Case = 'default zstd'; Options = ''; Stored = $false }
         @{ Case = 'directory format, 2 jobs'; Options = '-Format Directory -Jobs 2 -Compression None'; Stored = $true }
+        # The encryption stage streams too: the ciphertext is as large as the dump.
+        @{ Case = 'passphrase encryption'; Options = '-Compression None -EncryptionPassphrase (ConvertTo-SecureString memory-test -AsPlainText -Force)'; Stored = $true }
     ) {
         $result = Invoke-FreshPwsh -Script @"
 `$ErrorActionPreference = 'Stop'
