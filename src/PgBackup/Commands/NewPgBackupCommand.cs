@@ -174,6 +174,8 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     private Dictionary<string, string>? _tags;
     private bool _sawDatabase;
     private IReadOnlyList<ServerDatabase>? _serverDatabases;
+    private PgServer? _server;
+    private ServerCatalog? _catalog;
     private bool _listedServerDatabases;
     private readonly Stopwatch _runTime = new();
     private int _succeeded;
@@ -257,6 +259,13 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
                 await BackupOneAsync(_connection!.Database ?? "postgres", BackupKind.Globals, pipeline, cancellationToken).ConfigureAwait(false);
             }
 
+            // Every backup of the run is done: its server connection goes now, not when PowerShell disposes the command.
+            if (_server is { } server)
+            {
+                (_server, _catalog) = (null, null);
+                await server.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (_succeeded + _failed > 0)
             {
                 pipeline.WriteInformation(
@@ -277,8 +286,11 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         {
             if (!_listedServerDatabases)
             {
-                await using var server = new PgServer(_connection!);
-                _serverDatabases = await DatabaseSelection.ListAsync(server, cancellationToken).ConfigureAwait(false);
+                // Kept for the run: each backup reads the server's version and its size through this connection.
+                _server ??= new PgServer(_connection!);
+                var listing = await DatabaseSelection.ListAsync(_server, cancellationToken).ConfigureAwait(false);
+                _serverDatabases = listing?.Databases;
+                _catalog = listing?.Catalog(_server);
                 _listedServerDatabases = true;
             }
 
@@ -339,6 +351,7 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
             BackupType = _backupType!,
             Signer = _signer,
             Encryption = _encryption,
+            Catalog = _catalog,
         };
 
         // Disposed on every way out, so the bar always ends with a Completed record.
@@ -380,6 +393,13 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
 
     private protected override void OnDispose()
     {
+        // The run's server connection (the database listing's), closed whichever way the command ended.
+        if (_server is { } server)
+        {
+            (_server, _catalog) = (null, null);
+            Task.Run(() => server.DisposeAsync().AsTask()).GetAwaiter().GetResult();
+        }
+
         _encryption?.Dispose();
         _verifyDecryption?.Dispose();
     }
