@@ -36,6 +36,26 @@ public sealed class S3BackupTests(PostgresFixture postgres, S3Fixture s3) : ICla
     }
 
     [Fact]
+    public async Task A_single_part_backup_is_five_requests_the_put_etag_standing_for_the_size_check()
+    {
+        var database = await StoreTestDatabases.NorthwindAsync(postgres.Cluster);
+        var prefix = StoredObjects.UniquePrefix("requests");
+        await using var proxy = S3FaultProxy.Start(s3.Server.Endpoint);
+        using var repository = s3.Repository(prefix, proxy.Endpoint);
+
+        var backup = await new BackupService().RunAsync(StoreTestDatabases.Request(postgres, database, repository), CancellationToken.None);
+
+        // The bucket check, "is the name free" for artifact and manifest, and the two writes. No HEAD after the
+        // artifact's PutObject: its ETag is the MD5 of exactly the bytes sent, which says more than a length.
+        var artifact = $"{prefix}/{backup.ArtifactKey}";
+        var manifest = $"{prefix}/{backup.ManifestKey}";
+        Assert.Equal(
+            [(S3Operation.ListObjects, string.Empty), (S3Operation.HeadObject, artifact), (S3Operation.PutObject, artifact), (S3Operation.HeadObject, manifest), (S3Operation.PutObject, manifest)],
+            proxy.Requests.Select(r => (r.Operation, r.Key)).ToList());
+        Assert.Equal(backup.Sha256, s3.StoredFileSha256(artifact));
+    }
+
+    [Fact]
     public async Task Objects_carry_metadata_storage_class_and_the_dated_key_layout()
     {
         var database = await StoreTestDatabases.NorthwindAsync(postgres.Cluster);

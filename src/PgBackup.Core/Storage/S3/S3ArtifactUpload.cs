@@ -25,6 +25,9 @@ internal sealed class S3ArtifactUpload : IArtifactUpload
     private readonly ArtifactMetadata _metadata;
     private readonly ParallelPartWriter<PartETag> _parts;
 
+    /// <summary>Each part's MD5 as sent, by part number: what the ETag of the completed upload must be made of.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte[]> _partMd5s = new();
+
     private string? _uploadId;
     private bool _finished;
 
@@ -67,25 +70,40 @@ internal sealed class S3ArtifactUpload : IArtifactUpload
             throw new RepositoryWriteFailedException($"The backup claims {sizeBytes} bytes but {_parts.Received} were written to {Location}.", Location);
         }
 
+        string? answeredETag;
+        string expectedETag;
         if (!_parts.StartedParts)
         {
             // Everything fits in one part: a single PutObject, which can carry the sha256 too.
             var request = _repository.NewPutRequest(_key, _parts.PendingBytes, _repository.Options.StorageClass);
             request.IfNoneMatch = "*";
             S3ObjectMetadata.Apply(request.Metadata, _metadata with { Sha256 = sha256 });
-            await StoreCall.RunAsync(ct => _repository.Client.PutObjectAsync(request, ct), ex => _repository.TranslateCreate(ex, _key), cancellationToken).ConfigureAwait(false);
+            expectedETag = S3Repository.ExpectedETag([Convert.FromBase64String(request.MD5Digest)], multipart: false);
+            var put = await StoreCall.RunAsync(ct => _repository.Client.PutObjectAsync(request, ct), ex => _repository.TranslateCreate(ex, _key), cancellationToken).ConfigureAwait(false);
             _objectWritten = true;
+            answeredETag = put.ETag;
         }
         else
         {
             var parts = await _parts.FinishPartsAsync(cancellationToken).ConfigureAwait(false);
             // Never replaces another backup's artifact where the server honours If-None-Match (see WriteSmallObjectAsync).
             var complete = new CompleteMultipartUploadRequest { BucketName = _repository.S3.Bucket, Key = _objectKey, UploadId = _uploadId, PartETags = [.. parts], IfNoneMatch = "*" };
-            await StoreCall.RunAsync(ct => _repository.Client.CompleteMultipartUploadAsync(complete, ct), ex => _repository.TranslateCreate(ex, _key), cancellationToken).ConfigureAwait(false);
+            expectedETag = S3Repository.ExpectedETag([.. Enumerable.Range(1, parts.Length).Select(number => _partMd5s[number])], multipart: true);
+            var completed = await StoreCall.RunAsync(ct => _repository.Client.CompleteMultipartUploadAsync(complete, ct), ex => _repository.TranslateCreate(ex, _key), cancellationToken).ConfigureAwait(false);
             _objectWritten = true;
+            answeredETag = completed.ETag;
         }
 
-        // A 200 is not proof: make sure the object S3 now holds has the length we streamed.
+        // A 200 is not proof. An ETag that is the MD5 (of the part MD5s) of exactly what we sent is: S3 computed it from
+        // the bytes it stored. Any other answer (SSE-KMS, a store with ETags of its own): ask what the object holds and
+        // make sure it has the length we streamed.
+        if (S3Repository.ETagMatches(answeredETag, expectedETag))
+        {
+            _finished = true;
+            _parts.Complete();
+            return;
+        }
+
         var head = await _repository.SendAsync(_key, writing: false, ct => _repository.Client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = _repository.S3.Bucket, Key = _objectKey }, ct), cancellationToken).ConfigureAwait(false);
         if (head.ContentLength != sizeBytes)
         {
@@ -151,6 +169,8 @@ internal sealed class S3ArtifactUpload : IArtifactUpload
     private async Task<PartETag> UploadPartAsync(int partNumber, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         var body = MemoryMarshal.TryGetArray(content, out var segment) ? segment : new ArraySegment<byte>(content.ToArray());
+        var md5 = S3Repository.Md5(content.Span);
+        _partMd5s[partNumber] = md5;
         var response = await _repository.Client.UploadPartAsync(
             new UploadPartRequest
             {
@@ -160,7 +180,7 @@ internal sealed class S3ArtifactUpload : IArtifactUpload
                 PartNumber = partNumber,
                 InputStream = new MemoryStream(body.Array!, body.Offset, body.Count, writable: false),
                 PartSize = body.Count,
-                MD5Digest = S3Repository.ContentMd5(content.Span),
+                MD5Digest = Convert.ToBase64String(md5),
                 // Plain body: some S3-compatible servers store aws-chunked framing as data.
                 UseChunkEncoding = false,
             },

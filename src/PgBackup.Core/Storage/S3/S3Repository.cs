@@ -191,7 +191,24 @@ internal sealed class S3Repository : IBackupRepository, IDisposable
     /// <summary>Content-MD5 is S3's integrity check of a request body, not a security measure.</summary>
 #pragma warning disable CA5351
     internal static string ContentMd5(ReadOnlySpan<byte> content) => Convert.ToBase64String(MD5.HashData(content));
+
+    /// <summary>The MD5 of a request body: Content-MD5 is its base64, the ETag S3 answers for a plain object its hex.</summary>
+    internal static byte[] Md5(ReadOnlySpan<byte> content) => MD5.HashData(content);
+
+    /// <summary>
+    /// The ETag S3 gives an object it stored from exactly these bytes — one PutObject: the body's MD5; a multipart
+    /// upload: the MD5 of the parts' MD5s in order, a dash and the part count — or the unquoted ETag it answered.
+    /// (Objects encrypted with SSE-KMS, and some S3-compatible stores, answer other ETags: they never match.)
+    /// </summary>
+    internal static string ExpectedETag(IReadOnlyList<byte[]> partMd5s, bool multipart)
+        => multipart
+            ? Convert.ToHexString(MD5.HashData(partMd5s.SelectMany(md5 => md5).ToArray())) + "-" + partMd5s.Count.ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : Convert.ToHexString(partMd5s.Single());
 #pragma warning restore CA5351
+
+    /// <summary>Whether S3's answer to a write names exactly the bytes sent (<see cref="ExpectedETag"/>).</summary>
+    internal static bool ETagMatches(string? answered, string expected)
+        => answered is not null && string.Equals(answered.Trim('"'), expected, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>A create-only write's failure: a refused precondition means the key is taken.</summary>
     internal PgBackupException TranslateCreate(Exception ex, string key)
