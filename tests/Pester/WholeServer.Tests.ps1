@@ -89,42 +89,6 @@ Describe 'New-PgBackup database selection (issue 11.3)' {
     }
 }
 
-Describe 'New-PgBackup server connections per backup (issue 10)' {
-    BeforeAll {
-        # A cluster of its own that logs every connection: the server counts them, not PgBackup.
-        Import-TestSupport
-        $options = [PgBackup.TestSupport.PostgresClusterOptions]::new()
-        $options.LogConnections = $true
-        $script:Counted = [PgBackup.TestSupport.PostgresCluster]::Start($options)
-        foreach ($name in 'alpha', 'beta') {
-            $script:Counted.CreateDatabase($name)
-            $null = $script:Counted.Psql($name, 'CREATE TABLE t AS SELECT generate_series(1, 100) AS id;')
-        }
-        $script:CountedConnection = @{ Server = $script:Counted.Host; Port = $script:Counted.Port; Credential = New-TestCredential }
-        function Get-ConnectionCounts {
-            $counts = @{}
-            foreach ($name in 'postgres', 'alpha', 'beta') { $counts[$name] = $script:Counted.CountLoggedConnections($name, 'pgbackup') }
-            $counts
-        }
-    }
-    AfterAll { if ($script:Counted) { $script:Counted.Dispose() } }
-
-    It 'reads the server version and each size through the listing connection: only pg_dump connects to a dumped database' {
-        $repo = New-TestFolder
-        try {
-            $before = Get-ConnectionCounts
-            $backups = @(New-PgBackup -Database alpha, beta -Repository $repo @script:CountedConnection -ErrorAction Stop)
-            $after = Get-ConnectionCounts
-
-            $backups.Status | Should -Be @('Succeeded', 'Succeeded')
-            $after['postgres'] - $before['postgres'] | Should -Be 1
-            $after['alpha'] - $before['alpha'] | Should -Be 1
-            $after['beta'] - $before['beta'] | Should -Be 1
-        }
-        finally { Remove-Item $repo -Recurse -Force -ErrorAction SilentlyContinue }
-    }
-}
-
 Describe 'New-PgBackup -IncludeGlobals (issue 12)' {
     BeforeEach { $script:Repo = New-TestFolder }
     AfterEach { Remove-Item $script:Repo -Recurse -Force -ErrorAction SilentlyContinue }

@@ -42,14 +42,6 @@ internal sealed record BackupRequest
     /// </summary>
     public Encryption.OpenPgpEncryption? Encryption { get; init; }
 
-    /// <summary>
-    /// A connection the caller already holds to the same server (New-PgBackup's database listing): the server's
-    /// version and the database's size estimate are read there, so the backup opens no connection of its own
-    /// before pg_dump (-RowCounts' snapshot still connects to the dumped database). Null: read through a connection
-    /// to the dumped database.
-    /// </summary>
-    public Server.ServerCatalog? Catalog { get; init; }
-
     /// <summary>"automated" (scheduled task, CI) or "manual" (someone at a prompt).</summary>
     public string BackupType { get; init; } = "manual";
 }

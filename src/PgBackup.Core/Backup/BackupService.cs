@@ -69,7 +69,14 @@ internal sealed class BackupService
         try
         {
             _log.Verbose($"Connecting to {connection.ServerDisplay} as {connection.EffectiveUsername} (database \"{request.Database}\").");
-            var (serverVersion, estimatedSize) = await ReadServerFactsAsync(server, request, connection, cancellationToken).ConfigureAwait(false);
+            PgToolVersion serverVersion;
+            long? estimatedSize;
+            await using (var db = await server.OpenAsync(request.Database, cancellationToken).ConfigureAwait(false))
+            {
+                serverVersion = await PgServerConnection.GetServerVersionAsync(db, cancellationToken).ConfigureAwait(false);
+                // The globals are a few kilobytes whatever the size of the database pg_dumpall connects to.
+                estimatedSize = request.Kind == BackupKind.Globals ? null : await EstimateSizeAsync(db, cancellationToken).ConfigureAwait(false);
+            }
 
             serverVersionText = serverVersion.Text;
             var pgDump = await _locator.FindAsync(request.Kind == BackupKind.Globals ? "pg_dumpall" : "pg_dump", serverVersion.Major, cancellationToken).ConfigureAwait(false);
@@ -352,50 +359,12 @@ internal sealed class BackupService
         }
     }
 
-    /// <summary>
-    /// The server's version and the dumped database's size estimate, read through the caller's connection to the
-    /// server when it holds one (<see cref="BackupRequest.Catalog"/>: no connection of the backup's own before
-    /// pg_dump), else through a connection to the dumped database.
-    /// </summary>
-    private async Task<(PgToolVersion Version, long? EstimatedSize)> ReadServerFactsAsync(PgServer server, BackupRequest request, Connection.PgConnectionSettings connection, CancellationToken cancellationToken)
-    {
-        if (request.Catalog is { } catalog)
-        {
-            try
-            {
-                await using var shared = await catalog.Server.OpenAsync(catalog.Database, cancellationToken).ConfigureAwait(false);
-                return await ReadServerFactsAsync(shared, request, connection, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is ConnectionFailedException || (ex is NpgsqlException and not PostgresException))
-            {
-                // The listing's idle session is gone (idle_session_timeout, a restart): a connection of the backup's own
-                // tells whether the server is really unreachable.
-                _log.Verbose($"Reading the server's version through {catalog.Database} failed ({ex.Message}); connecting to \"{request.Database}\".");
-            }
-        }
-
-        await using var db = await server.OpenAsync(request.Database, cancellationToken).ConfigureAwait(false);
-        return await ReadServerFactsAsync(db, request, connection, cancellationToken).ConfigureAwait(false);
-    }
-
-    private static async Task<(PgToolVersion Version, long? EstimatedSize)> ReadServerFactsAsync(NpgsqlConnection db, BackupRequest request, Connection.PgConnectionSettings connection, CancellationToken cancellationToken)
-    {
-        var version = await PgServerConnection.GetServerVersionAsync(db, cancellationToken).ConfigureAwait(false);
-        // The globals are a few kilobytes whatever the size of the database pg_dumpall connects to.
-        return (version, request.Kind == BackupKind.Globals ? null : await EstimateSizeAsync(db, request.Database, connection, cancellationToken).ConfigureAwait(false));
-    }
-
-    private static async Task<long?> EstimateSizeAsync(NpgsqlConnection db, string database, Connection.PgConnectionSettings connection, CancellationToken cancellationToken)
+    private static async Task<long?> EstimateSizeAsync(NpgsqlConnection db, CancellationToken cancellationToken)
     {
         try
         {
-            await using var command = new NpgsqlCommand("SELECT pg_database_size($1)", db) { Parameters = { new() { Value = database } } };
+            await using var command = new NpgsqlCommand("SELECT pg_database_size(current_database())", db);
             return (long?)await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InvalidCatalogName)
-        {
-            // Read through another database's connection: the dumped one is gone (as connecting to it would have said).
-            throw PgServerConnection.Translate(ex, connection, database);
         }
         catch (PostgresException)
         {

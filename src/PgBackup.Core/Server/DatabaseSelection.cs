@@ -11,20 +11,6 @@ internal sealed record ServerDatabase(string Name, bool AllowsConnections, bool 
     public bool IsBackupCandidate => AllowsConnections && !IsTemplate;
 }
 
-/// <summary>The server's databases, and the database they were read through (its pooled connection stays open for more queries).</summary>
-internal sealed record ServerListing(IReadOnlyList<ServerDatabase> Databases, string ReadThrough)
-{
-    /// <summary>The listing's connection, for what else is to be read about the server (<see cref="ServerCatalog"/>).</summary>
-    public ServerCatalog Catalog(PgServer server) => new(server, ReadThrough);
-}
-
-/// <summary>
-/// A database of a server that an operation already holds a (pooled) connection to — New-PgBackup's database
-/// listing: the server's version and any database's size can be read there without opening another connection.
-/// Whoever created <see cref="Server"/> disposes it.
-/// </summary>
-internal sealed record ServerCatalog(PgServer Server, string Database);
-
 /// <summary>What New-PgBackup was asked to back up.</summary>
 internal sealed record DatabaseSelectionRequest
 {
@@ -116,12 +102,11 @@ internal static class DatabaseSelection
     }
 
     /// <summary>
-    /// The server's databases (and which database they were read through: the connection to it stays in
-    /// <paramref name="server"/>'s pool), read through the connection's database, else "postgres", else "template1". Null when
+    /// The server's databases, read through the connection's database, else "postgres", else "template1". Null when
     /// none of them lets us in for a reason of its own (missing, no CONNECT right): plain names are then taken as
     /// given and a missing one fails as its backup. A server that is down or refuses the login throws.
     /// </summary>
-    public static async Task<ServerListing?> ListAsync(PgServer server, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<ServerDatabase>?> ListAsync(PgServer server, CancellationToken cancellationToken)
     {
         foreach (var database in new[] { server.Settings.Database, "postgres", "template1" }.OfType<string>().Distinct(StringComparer.Ordinal))
         {
@@ -145,7 +130,7 @@ internal static class DatabaseSelection
                     databases.Add(new ServerDatabase(reader.GetString(0), reader.GetBoolean(1), reader.GetBoolean(2)));
                 }
 
-                return new ServerListing(databases, database);
+                return databases;
             }
         }
 

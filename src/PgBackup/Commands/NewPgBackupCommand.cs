@@ -174,8 +174,6 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
     private Dictionary<string, string>? _tags;
     private bool _sawDatabase;
     private IReadOnlyList<ServerDatabase>? _serverDatabases;
-    private PgServer? _server;
-    private ServerCatalog? _catalog;
     private bool _listedServerDatabases;
     private readonly Stopwatch _runTime = new();
     private int _succeeded;
@@ -259,13 +257,6 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
                 await BackupOneAsync(_connection!.Database ?? "postgres", BackupKind.Globals, pipeline, cancellationToken).ConfigureAwait(false);
             }
 
-            // Every backup of the run is done: its server connection goes now, not when PowerShell disposes the command.
-            if (_server is { } server)
-            {
-                (_server, _catalog) = (null, null);
-                await server.DisposeAsync().ConfigureAwait(false);
-            }
-
             if (_succeeded + _failed > 0)
             {
                 pipeline.WriteInformation(
@@ -286,11 +277,8 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
         {
             if (!_listedServerDatabases)
             {
-                // Kept for the run: each backup reads the server's version and its size through this connection.
-                _server ??= new PgServer(_connection!);
-                var listing = await DatabaseSelection.ListAsync(_server, cancellationToken).ConfigureAwait(false);
-                _serverDatabases = listing?.Databases;
-                _catalog = listing?.Catalog(_server);
+                await using var server = new PgServer(_connection!);
+                _serverDatabases = await DatabaseSelection.ListAsync(server, cancellationToken).ConfigureAwait(false);
                 _listedServerDatabases = true;
             }
 
@@ -351,7 +339,6 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
             BackupType = _backupType!,
             Signer = _signer,
             Encryption = _encryption,
-            Catalog = _catalog,
         };
 
         // Disposed on every way out, so the bar always ends with a Completed record.
@@ -393,13 +380,6 @@ public sealed class NewPgBackupCommand : PgConnectionCmdlet
 
     private protected override void OnDispose()
     {
-        // The run's server connection (the database listing's), closed whichever way the command ended.
-        if (_server is { } server)
-        {
-            (_server, _catalog) = (null, null);
-            Task.Run(() => server.DisposeAsync().AsTask()).GetAwaiter().GetResult();
-        }
-
         _encryption?.Dispose();
         _verifyDecryption?.Dispose();
     }
