@@ -377,6 +377,8 @@ Describe 'Argument completion (ux11)' {
     It 'Get-PgBackupInfo -Id completes the Ids in the typed repository, newest first, and -Id selects one' {
         $repo = New-TestFolder
         $first = New-PgBackup -Database northwind_ux -Repository $repo @script:Connection -ErrorAction Stop
+        # Ids carry the start second: two backups in the same second have no "newer" between them.
+        Start-Sleep -Milliseconds 1100
         $second = New-PgBackup -Database northwind_ux -Repository $repo @script:Connection -ErrorAction Stop
         (Get-Completion "Get-PgBackupInfo -Repository '$repo' -Id northwind").ListItemText | Should -Be @($second.Id, $first.Id)
         (Get-PgBackupInfo -Repository $repo -Id $first.Id).Id | Should -Be $first.Id
