@@ -1,5 +1,6 @@
 using Org.BouncyCastle.Bcpg.OpenPgp;
 using PgBackup.Errors;
+using PgBackup.Streaming;
 
 namespace PgBackup.Encryption;
 
@@ -9,7 +10,7 @@ namespace PgBackup.Encryption;
 /// is <see cref="DecryptionFailedException"/> instead. Reads are synchronous inside BouncyCastle; ReadAsync runs
 /// them off the caller's thread (Stream's default).
 /// </summary>
-internal sealed class DecryptingStream : Stream
+internal sealed class DecryptingStream : ForwardOnlyReadStream
 {
     private readonly Stream _literal;
     private readonly PgpEncryptedData _packet;
@@ -29,19 +30,7 @@ internal sealed class DecryptingStream : Stream
         _target = target;
     }
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => _position;
-        set => throw new NotSupportedException();
-    }
+    public override long Position => _position;
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -87,16 +76,6 @@ internal sealed class DecryptingStream : Stream
         Span<byte> one = stackalloc byte[1];
         return Read(one) == 0 ? -1 : one[0];
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

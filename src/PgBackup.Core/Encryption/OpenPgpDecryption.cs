@@ -1,6 +1,7 @@
 using Org.BouncyCastle.Bcpg;
 using Org.BouncyCastle.Bcpg.OpenPgp;
 using PgBackup.Errors;
+using PgBackup.Streaming;
 
 namespace PgBackup.Encryption;
 
@@ -252,23 +253,9 @@ internal sealed class OpenPgpDecryption : IDisposable
 }
 
 /// <summary>A forward-only stream with one byte already read from it put back in front.</summary>
-internal sealed class PeekedStream(byte first, Stream rest) : Stream
+internal sealed class PeekedStream(byte first, Stream rest) : ForwardOnlyReadStream
 {
     private bool _firstRead;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -288,14 +275,4 @@ internal sealed class PeekedStream(byte first, Stream rest) : Stream
 
         return rest.Read(buffer);
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

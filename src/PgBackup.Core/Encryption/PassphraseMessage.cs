@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using PgBackup.Streaming;
 
 namespace PgBackup.Encryption;
 
@@ -96,7 +97,7 @@ internal static class PassphraseMessage
     /// The SEIPD packet's body, written: bytes are hashed for the MDC, encrypted with AES-256 in CFB-128 (whole blocks;
     /// at most 15 bytes wait for the next write) and framed in 64 KiB partial-length chunks.
     /// </summary>
-    private sealed class SeipdStream : Stream
+    private sealed class SeipdStream : ForwardOnlyWriteStream
     {
         private const int ChunkSize = EncryptingStream.ChunkSize;
         private const byte ChunkLengthOctet = 224 + 16; // 2^16
@@ -126,19 +127,7 @@ internal static class PassphraseMessage
             Append(prefix);
         }
 
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
         public override bool CanWrite => !_disposed;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
@@ -155,12 +144,6 @@ internal static class PassphraseMessage
         }
 
         public override void Flush() => _output.Flush();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
