@@ -13,7 +13,8 @@ namespace PgBackup.Encryption;
 internal sealed class DecryptingStream : ForwardOnlyReadStream
 {
     private readonly Stream _literal;
-    private readonly PgpEncryptedData _packet;
+    private readonly Func<bool> _verify;
+    private readonly IDisposable? _decryptor;
     private readonly Stream _ciphertext;
     private readonly bool _leaveOpen;
     private readonly object? _target;
@@ -21,10 +22,13 @@ internal sealed class DecryptingStream : ForwardOnlyReadStream
     private bool _verified;
     private bool _failed;
 
-    internal DecryptingStream(Stream literal, PgpEncryptedData packet, Stream ciphertext, bool leaveOpen, object? target)
+    /// <param name="verify">Reads the rest of the encrypted data and checks its MDC (BouncyCastle's or <see cref="PassphraseMessageReader"/>'s).</param>
+    /// <param name="decryptor">What decrypts below <paramref name="literal"/>, disposed with this stream (null: nothing of ours).</param>
+    internal DecryptingStream(Stream literal, Func<bool> verify, IDisposable? decryptor, Stream ciphertext, bool leaveOpen, object? target)
     {
         _literal = literal;
-        _packet = packet;
+        _verify = verify;
+        _decryptor = decryptor;
         _ciphertext = ciphertext;
         _leaveOpen = leaveOpen;
         _target = target;
@@ -56,7 +60,7 @@ internal sealed class DecryptingStream : ForwardOnlyReadStream
             }
 
             // The plaintext ended: the end is true only if the MDC over everything read matches.
-            if (!_packet.Verify())
+            if (!_verify())
             {
                 throw new PgpDataValidationException("modification detection code mismatch");
             }
@@ -82,6 +86,7 @@ internal sealed class DecryptingStream : ForwardOnlyReadStream
         if (disposing)
         {
             _literal.Dispose();
+            _decryptor?.Dispose();
             if (!_leaveOpen)
             {
                 _ciphertext.Dispose();

@@ -25,6 +25,24 @@ public class EncryptionPipelineTests
         Assert.True(sawEnd);
     }
 
+    [Fact]
+    public async Task A_restore_opens_the_message_twice_and_derives_the_passphrase_key_once()
+    {
+        // A restore checks the key before the server is touched (the message's head only), then reads the backup
+        // with the same decryption: the slow, deliberately costly S2K must not run twice.
+        var plaintext = Random(300_000);
+        var ciphertext = await EncryptWithPassphraseAsync(plaintext, s2kCount: OpenPgpEncryption.DefaultS2kCount);
+        using var passphrase = PassphraseOf(TestPassphrase);
+        using var decryption = OpenPgpDecryption.ForPassphrase(passphrase);
+
+        decryption.Decrypt(new ForwardOnlyStream(ciphertext)).Dispose();
+        using var plain = decryption.Decrypt(new ForwardOnlyStream(ciphertext));
+
+        Assert.Equal(plaintext, ReadAll(plain, out var sawEnd));
+        Assert.True(sawEnd);
+        Assert.Equal(1, decryption.KeyDerivations);
+    }
+
     [Theory]
     [InlineData(BackupCompression.Zstd)]
     [InlineData(BackupCompression.None)]
