@@ -135,12 +135,4 @@ public class EncryptionPipelineTests
         var expected = Org.BouncyCastle.Bcpg.OpenPgp.PgpUtilities.MakeKeyFromPassPhraseRaw(Org.BouncyCastle.Bcpg.SymmetricKeyAlgorithmTag.Aes256, s2k, passphrase.Utf8);
         Assert.Equal(Convert.ToHexString(expected.GetKey()), Convert.ToHexString(key));
     }
-
-    /// <summary>What a repository's read stream is like: no seeking, no length.</summary>
-    private sealed class ForwardOnlyStream(byte[] data) : ForwardOnlyReadStream
-    {
-        private readonly MemoryStream _inner = new(data, writable: false);
-
-        public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
-    }
 }
