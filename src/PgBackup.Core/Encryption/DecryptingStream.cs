@@ -1,5 +1,6 @@
 using Org.BouncyCastle.Bcpg.OpenPgp;
 using PgBackup.Errors;
+using PgBackup.Streaming;
 
 namespace PgBackup.Encryption;
 
@@ -9,10 +10,11 @@ namespace PgBackup.Encryption;
 /// is <see cref="DecryptionFailedException"/> instead. Reads are synchronous inside BouncyCastle; ReadAsync runs
 /// them off the caller's thread (Stream's default).
 /// </summary>
-internal sealed class DecryptingStream : Stream
+internal sealed class DecryptingStream : ForwardOnlyReadStream
 {
     private readonly Stream _literal;
-    private readonly PgpEncryptedData _packet;
+    private readonly Func<bool> _verify;
+    private readonly IDisposable? _decryptor;
     private readonly Stream _ciphertext;
     private readonly bool _leaveOpen;
     private readonly object? _target;
@@ -20,28 +22,19 @@ internal sealed class DecryptingStream : Stream
     private bool _verified;
     private bool _failed;
 
-    internal DecryptingStream(Stream literal, PgpEncryptedData packet, Stream ciphertext, bool leaveOpen, object? target)
+    /// <param name="verify">Reads the rest of the encrypted data and checks its MDC (BouncyCastle's or <see cref="PassphraseMessageReader"/>'s).</param>
+    /// <param name="decryptor">What decrypts below <paramref name="literal"/>, disposed with this stream (null: nothing of ours).</param>
+    internal DecryptingStream(Stream literal, Func<bool> verify, IDisposable? decryptor, Stream ciphertext, bool leaveOpen, object? target)
     {
         _literal = literal;
-        _packet = packet;
+        _verify = verify;
+        _decryptor = decryptor;
         _ciphertext = ciphertext;
         _leaveOpen = leaveOpen;
         _target = target;
     }
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => _position;
-        set => throw new NotSupportedException();
-    }
+    public override long Position => _position;
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -67,7 +60,7 @@ internal sealed class DecryptingStream : Stream
             }
 
             // The plaintext ended: the end is true only if the MDC over everything read matches.
-            if (!_packet.Verify())
+            if (!_verify())
             {
                 throw new PgpDataValidationException("modification detection code mismatch");
             }
@@ -88,21 +81,12 @@ internal sealed class DecryptingStream : Stream
         return Read(one) == 0 ? -1 : one[0];
     }
 
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
     protected override void Dispose(bool disposing)
     {
         if (disposing)
         {
             _literal.Dispose();
+            _decryptor?.Dispose();
             if (!_leaveOpen)
             {
                 _ciphertext.Dispose();

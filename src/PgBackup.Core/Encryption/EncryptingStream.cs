@@ -1,4 +1,5 @@
 using Org.BouncyCastle.Bcpg.OpenPgp;
+using PgBackup.Streaming;
 
 namespace PgBackup.Encryption;
 
@@ -8,7 +9,7 @@ namespace PgBackup.Encryption;
 /// one 64 KiB piece of plaintext at a time: memory stays bounded by a few buffers whatever the artifact's size, and
 /// the destination only sees asynchronous writes from asynchronous callers.
 /// </summary>
-internal sealed class EncryptingStream : Stream
+internal sealed class EncryptingStream : ForwardOnlyWriteStream
 {
     /// <summary>The partial-length packet size and the piece of plaintext encrypted per step (a power of two, as OpenPGP requires).</summary>
     internal const int ChunkSize = 64 * 1024;
@@ -38,20 +39,10 @@ internal sealed class EncryptingStream : Stream
         _literal = _literalGenerator.Open(_encrypted, PgpLiteralData.Binary, string.Empty, DateTime.UnixEpoch, new byte[ChunkSize]);
     }
 
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
     public override bool CanWrite => !_disposed;
 
-    public override long Length => throw new NotSupportedException();
-
     /// <summary>Plaintext bytes written so far.</summary>
-    public override long Position
-    {
-        get => _plaintextBytes;
-        set => throw new NotSupportedException();
-    }
+    public override long Position => _plaintextBytes;
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
@@ -118,12 +109,6 @@ internal sealed class EncryptingStream : Stream
         await DrainCiphertextAsync(cancellationToken).ConfigureAwait(false);
         await _destination.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -1,6 +1,8 @@
+using System.Security.Cryptography;
 using Org.BouncyCastle.Bcpg;
 using Org.BouncyCastle.Bcpg.OpenPgp;
 using PgBackup.Errors;
+using PgBackup.Streaming;
 
 namespace PgBackup.Encryption;
 
@@ -10,7 +12,9 @@ namespace PgBackup.Encryption;
 /// fails before the caller starts anything (no server is touched); the returned stream checks the integrity code
 /// (MDC) when the plaintext ends and throws <see cref="DecryptionFailedException"/> instead of reporting the end,
 /// so a consumer that acts only after reading everything never acts on tampered bytes. Messages without integrity
-/// protection are refused.
+/// protection are refused. Passphrase-only messages with AES (ours, gpg --symmetric) are opened by
+/// <see cref="PassphraseMessageReader"/> with .NET's S2K, and the key is kept for the next open of the same message
+/// (a restore's early check, then its read); everything else by BouncyCastle.
 /// <para>
 /// Integration: Test-PgBackup (Structure, Restore) and Restore-PgBackup build one <see cref="OpenPgpDecryption"/>
 /// from -EncryptionPassphrase / $env:PGBACKUP_ENCRYPTION_PASSPHRASE (<see cref="ForPassphrase"/>) or -DecryptionKey +
@@ -24,6 +28,12 @@ internal sealed class OpenPgpDecryption : IDisposable
     private readonly PgpSecretKeyRingBundle? _secretKeys;
     private readonly string? _secretKeyPath;
     private readonly Passphrase? _secretKeyPassphrase;
+    private readonly object _keyLock = new();
+    private int _keyDerivations;
+    // The last passphrase key derived (and what it was derived for): a restore opens the same message twice, first
+    // to check the key before the server is touched, then to read it; the deliberately slow S2K runs once.
+    private string? _derivedKeyId;
+    private byte[]? _derivedKey;
 
     private OpenPgpDecryption(Passphrase? passphrase, PgpSecretKeyRingBundle? secretKeys, string? secretKeyPath, Passphrase? secretKeyPassphrase)
     {
@@ -32,6 +42,9 @@ internal sealed class OpenPgpDecryption : IDisposable
         _secretKeyPath = secretKeyPath;
         _secretKeyPassphrase = secretKeyPassphrase;
     }
+
+    /// <summary>How often a passphrase key was derived (the S2K: deliberately slow), for the tests that keep it to once.</summary>
+    internal int KeyDerivations => _keyDerivations;
 
     /// <summary>Nothing to decrypt with: any encrypted artifact is then <see cref="DecryptionKeyRequiredException"/>.</summary>
     public static OpenPgpDecryption None { get; } = new(null, null, null, null);
@@ -81,6 +94,20 @@ internal sealed class OpenPgpDecryption : IDisposable
         try
         {
             var decoder = DecoderStream(ciphertext);
+            if (_passphrase is not null)
+            {
+                var head = new ReplayableHeadStream(decoder, PassphraseMessageReader.MaxHeadBytes);
+                var opened = OpenWithPassphrase(head, ciphertext, leaveOpen, target);
+                if (opened is not null)
+                {
+                    success = true;
+                    return opened;
+                }
+
+                // Not a message the passphrase reader takes: BouncyCastle reads it from the start.
+                decoder = head.Rewind();
+            }
+
             var encryptedData = EncryptedDataList(new PgpObjectFactory(decoder), target);
             var (packet, clear) = OpenSessionKey(encryptedData, target);
             if (!packet.IsIntegrityProtected())
@@ -90,7 +117,7 @@ internal sealed class OpenPgpDecryption : IDisposable
 
             var literal = LiteralData(new PgpObjectFactory(clear), target);
             success = true;
-            return new DecryptingStream(literal, packet, ciphertext, leaveOpen, target);
+            return new DecryptingStream(literal, packet.Verify, null, ciphertext, leaveOpen, target);
         }
         catch (Exception e) when (OpenPgpKeys.IsMalformed(e))
         {
@@ -102,6 +129,72 @@ internal sealed class OpenPgpDecryption : IDisposable
             {
                 ciphertext.Dispose();
             }
+        }
+    }
+
+    /// <summary>
+    /// Opens a passphrase-only message (ours, or gpg --symmetric with AES) with .NET's S2K and AES and a key derived
+    /// once per message (<see cref="PassphraseKey"/>); null when the message needs BouncyCastle (<paramref name="head"/>
+    /// kept what was read, to be read again).
+    /// </summary>
+    private DecryptingStream? OpenWithPassphrase(ReplayableHeadStream head, Stream ciphertext, bool leaveOpen, object? target)
+    {
+        PassphraseMessageReader.Opened? opened;
+        try
+        {
+            opened = PassphraseMessageReader.TryOpen(head, PassphraseKey);
+        }
+        catch (PgpDataValidationException e)
+        {
+            // No session key packet's key passed the quick check, and the message has no other kind: the passphrase is wrong.
+            throw new DecryptionFailedException("The passphrase does not decrypt this data (wrong passphrase).", target, e);
+        }
+
+        if (opened is null)
+        {
+            return null;
+        }
+
+        head.Forget();
+        try
+        {
+            var literal = LiteralData(new PgpObjectFactory(opened), target);
+            return new DecryptingStream(literal, opened.VerifyToEnd, opened, ciphertext, leaveOpen, target);
+        }
+        catch
+        {
+            opened.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The key <paramref name="spec"/> derives from the passphrase: the last one is kept, so a message opened again derives nothing.</summary>
+    private byte[] PassphraseKey(PassphraseMessageReader.KeySpec spec)
+    {
+        lock (_keyLock)
+        {
+            if (_derivedKey is not null && _derivedKeyId == spec.Id)
+            {
+                return _derivedKey;
+            }
+
+            var key = GC.AllocateArray<byte>(spec.KeySize, pinned: true);
+            Interlocked.Increment(ref _keyDerivations);
+            PassphraseMessage.DeriveKey(spec.Hash, _passphrase!.Utf8, spec.Salt, spec.Count, key);
+            ForgetDerivedKey();
+            _derivedKey = key;
+            _derivedKeyId = spec.Id;
+            return key;
+        }
+    }
+
+    private void ForgetDerivedKey()
+    {
+        if (_derivedKey is not null)
+        {
+            CryptographicOperations.ZeroMemory(_derivedKey);
+            _derivedKey = null;
+            _derivedKeyId = null;
         }
     }
 
@@ -128,6 +221,11 @@ internal sealed class OpenPgpDecryption : IDisposable
 
     public void Dispose()
     {
+        lock (_keyLock)
+        {
+            ForgetDerivedKey();
+        }
+
         _passphrase?.Dispose();
         _secretKeyPassphrase?.Dispose();
     }
@@ -159,6 +257,7 @@ internal sealed class OpenPgpDecryption : IDisposable
                     {
                         try
                         {
+                            Interlocked.Increment(ref _keyDerivations);
                             return (pbe, pbe.GetDataStreamRaw(_passphrase.Utf8));
                         }
                         catch (PgpDataValidationException e)
@@ -252,23 +351,9 @@ internal sealed class OpenPgpDecryption : IDisposable
 }
 
 /// <summary>A forward-only stream with one byte already read from it put back in front.</summary>
-internal sealed class PeekedStream(byte first, Stream rest) : Stream
+internal sealed class PeekedStream(byte first, Stream rest) : ForwardOnlyReadStream
 {
     private bool _firstRead;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -288,14 +373,55 @@ internal sealed class PeekedStream(byte first, Stream rest) : Stream
 
         return rest.Read(buffer);
     }
+}
 
-    public override void Flush()
+/// <summary>
+/// A forward-only stream that keeps what is read from it (up to a limit), so that a reader that gave up on a message's
+/// head can hand the whole message, from its first byte, to another reader.
+/// </summary>
+internal sealed class ReplayableHeadStream(Stream rest, int limit) : ForwardOnlyReadStream
+{
+    private MemoryStream? _head = new();
+    private bool _replaying;
+
+    /// <summary>Stops keeping: what was read is gone for good.</summary>
+    public void Forget() => _head = null;
+
+    /// <summary>Reads from the start again (what was kept, then the rest) and stops keeping.</summary>
+    public Stream Rewind()
     {
+        _head!.Position = 0;
+        _replaying = true;
+        return this;
     }
 
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
-    public override void SetLength(long value) => throw new NotSupportedException();
+    public override int Read(Span<byte> buffer)
+    {
+        if (_replaying)
+        {
+            var kept = _head!.Read(buffer);
+            if (kept > 0)
+            {
+                return kept;
+            }
 
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+            _replaying = false;
+            _head = null;
+        }
+
+        var read = rest.Read(buffer);
+        if (_head is not null)
+        {
+            if (_head.Length + read > limit)
+            {
+                throw new PgpException($"the message's key packets take more than {limit:N0} bytes");
+            }
+
+            _head.Write(buffer[..read]);
+        }
+
+        return read;
+    }
 }

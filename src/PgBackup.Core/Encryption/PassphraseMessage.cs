@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using PgBackup.Streaming;
 
 namespace PgBackup.Encryption;
 
@@ -12,8 +13,8 @@ namespace PgBackup.Encryption;
 /// <para>
 /// Why not BouncyCastle's generator: its S2K is a managed SHA-256 loop over 65 MB that takes seconds in a fresh
 /// process (before the JIT optimizes it); .NET's SHA-256 (OpenSSL, CNG) does the same in about a tenth of the time.
-/// Reading stays BouncyCastle's (<see cref="OpenPgpDecryption"/>), which also proves this writer right in the tests,
-/// as gpg does.
+/// <see cref="PassphraseMessageReader"/> reads these messages (and gpg's) the same way; gpg proves this writer right in
+/// the tests, and BouncyCastle this S2K.
 /// </para>
 /// </summary>
 internal static class PassphraseMessage
@@ -59,14 +60,21 @@ internal static class PassphraseMessage
     }
 
     /// <summary>
-    /// RFC 4880 3.7.1.3: SHA-256 over salt‖passphrase repeated until the count's number of octets is hashed (the whole
-    /// of salt‖passphrase at least once). A 32-byte key is one SHA-256 output, so one hash context suffices.
+    /// RFC 4880 3.7.1.3 with SHA-256 and a 32-byte key, from the encoded count byte: the key this writer's messages use.
     /// </summary>
     internal static void DeriveKey(ReadOnlySpan<byte> passphrase, ReadOnlySpan<byte> salt, int s2kCount, Span<byte> key)
+        => DeriveKey(HashAlgorithmName.SHA256, passphrase, salt, (long)(16 + (s2kCount & 15)) << ((s2kCount >> 4) + 6), key);
+
+    /// <summary>
+    /// RFC 4880 3.7.1.3: the hash over salt‖passphrase repeated until <paramref name="count"/> octets are hashed (the
+    /// whole of salt‖passphrase at least once; the simple and salted S2K are the same with no salt or a count of 0). A
+    /// key longer than one hash output takes more hash contexts, the i-th preloaded with i zero octets.
+    /// </summary>
+    internal static void DeriveKey(HashAlgorithmName hashAlgorithm, ReadOnlySpan<byte> passphrase, ReadOnlySpan<byte> salt, long count, Span<byte> key)
     {
         var unit = salt.Length + passphrase.Length;
-        var count = Math.Max((long)(16 + (s2kCount & 15)) << ((s2kCount >> 4) + 6), unit);
-        var repeats = Math.Max(1, (64 * 1024) / unit);
+        count = unit == 0 ? 0 : Math.Max(count, unit);
+        var repeats = Math.Max(1, (64 * 1024) / Math.Max(unit, 1));
         var block = GC.AllocateArray<byte>(unit * repeats, pinned: true);
         try
         {
@@ -76,15 +84,29 @@ internal static class PassphraseMessage
                 passphrase.CopyTo(block.AsSpan((i * unit) + salt.Length));
             }
 
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            for (var left = count; left > 0;)
+            using var hash = IncrementalHash.CreateHash(hashAlgorithm);
+            Span<byte> digest = stackalloc byte[64];
+            for (int produced = 0, preload = 0; produced < key.Length; preload++)
             {
-                var take = (int)Math.Min(left, block.Length);
-                hash.AppendData(block, 0, take);
-                left -= take;
+                for (var zero = 0; zero < preload; zero++)
+                {
+                    hash.AppendData([0]);
+                }
+
+                for (var left = count; left > 0;)
+                {
+                    var take = (int)Math.Min(left, block.Length);
+                    hash.AppendData(block, 0, take);
+                    left -= take;
+                }
+
+                var length = hash.GetHashAndReset(digest);
+                var copy = Math.Min(length, key.Length - produced);
+                digest[..copy].CopyTo(key[produced..]);
+                produced += copy;
             }
 
-            hash.GetHashAndReset(key);
+            CryptographicOperations.ZeroMemory(digest);
         }
         finally
         {
@@ -93,10 +115,33 @@ internal static class PassphraseMessage
     }
 
     /// <summary>
+    /// CFB-128 of a last block shorter than 16 octets, either way: its octets are the input XOR the keystream's first
+    /// octets, so the zero-padded block is run whole and only the input's octets are kept.
+    /// </summary>
+    internal static void CfbLastBlock(Aes aes, ReadOnlySpan<byte> iv, ReadOnlySpan<byte> input, Span<byte> output, bool encrypt)
+    {
+        Span<byte> block = stackalloc byte[16];
+        block.Clear();
+        input.CopyTo(block);
+        Span<byte> result = stackalloc byte[16];
+        if (encrypt)
+        {
+            aes.EncryptCfb(block, iv, result, PaddingMode.None, feedbackSizeInBits: 128);
+        }
+        else
+        {
+            aes.DecryptCfb(block, iv, result, PaddingMode.None, feedbackSizeInBits: 128);
+        }
+
+        result[..input.Length].CopyTo(output);
+        CryptographicOperations.ZeroMemory(result);
+    }
+
+    /// <summary>
     /// The SEIPD packet's body, written: bytes are hashed for the MDC, encrypted with AES-256 in CFB-128 (whole blocks;
     /// at most 15 bytes wait for the next write) and framed in 64 KiB partial-length chunks.
     /// </summary>
-    private sealed class SeipdStream : Stream
+    private sealed class SeipdStream : ForwardOnlyWriteStream
     {
         private const int ChunkSize = EncryptingStream.ChunkSize;
         private const byte ChunkLengthOctet = 224 + 16; // 2^16
@@ -126,19 +171,7 @@ internal static class PassphraseMessage
             Append(prefix);
         }
 
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
         public override bool CanWrite => !_disposed;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
@@ -155,12 +188,6 @@ internal static class PassphraseMessage
         }
 
         public override void Flush() => _output.Flush();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
@@ -233,7 +260,7 @@ internal static class PassphraseMessage
             WriteFullChunks();
         }
 
-        /// <summary>The last partial block: CFB's ciphertext is the plaintext XOR the keystream's first octets.</summary>
+        /// <summary>The last partial block.</summary>
         private void FinishCipher()
         {
             if (_pendingPlainLength == 0)
@@ -241,12 +268,7 @@ internal static class PassphraseMessage
                 return;
             }
 
-            Span<byte> block = stackalloc byte[16];
-            block.Clear();
-            _pendingPlain.AsSpan(0, _pendingPlainLength).CopyTo(block);
-            Span<byte> encrypted = stackalloc byte[16];
-            _aes.EncryptCfb(block, _iv, encrypted, PaddingMode.None, feedbackSizeInBits: 128);
-            encrypted[.._pendingPlainLength].CopyTo(_body.AsSpan(_bodyLength));
+            CfbLastBlock(_aes, _iv, _pendingPlain.AsSpan(0, _pendingPlainLength), _body.AsSpan(_bodyLength), encrypt: true);
             _bodyLength += _pendingPlainLength;
             _pendingPlainLength = 0;
         }

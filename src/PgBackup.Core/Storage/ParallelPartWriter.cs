@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using PgBackup.Errors;
+using PgBackup.Streaming;
 
 namespace PgBackup.Storage;
 
@@ -252,21 +253,11 @@ internal sealed class ParallelPartWriter<TPart> : IAsyncDisposable
         _freeBuffers.Clear();
     }
 
-    private sealed class WriteOnlyStream(ParallelPartWriter<TPart> owner) : Stream
+    private sealed class WriteOnlyStream(ParallelPartWriter<TPart> owner) : ForwardOnlyWriteStream
     {
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
         public override long Length => owner._received;
 
-        public override long Position
-        {
-            get => owner._received;
-            set => throw new NotSupportedException();
-        }
+        public override long Position => owner._received;
 
         public override void Write(byte[] buffer, int offset, int count) => owner.WriteAsync(buffer.AsMemory(offset, count), CancellationToken.None).AsTask().GetAwaiter().GetResult();
 
@@ -279,11 +270,5 @@ internal sealed class ParallelPartWriter<TPart> : IAsyncDisposable
         }
 
         public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }

@@ -1,4 +1,5 @@
 using PgBackup.Errors;
+using PgBackup.Streaming;
 
 namespace PgBackup.Storage;
 
@@ -8,7 +9,7 @@ namespace PgBackup.Storage;
 /// pinned to the version first read (ETag, If-Match), so a replaced object is an error rather than
 /// a splice. Restores of large backups then do not start over because of one network blip.
 /// </summary>
-internal sealed class ResumableReadStream : Stream
+internal sealed class ResumableReadStream : ForwardOnlyReadStream
 {
     private const int MaxResumes = 5;
 
@@ -37,19 +38,9 @@ internal sealed class ResumableReadStream : Stream
         _location = location;
     }
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
     public override long Length => _length;
 
-    public override long Position
-    {
-        get => _position;
-        set => throw new NotSupportedException();
-    }
+    public override long Position => _position;
 
     /// <summary>How often the body was asked for again.</summary>
     public int Resumes => _resumes;
@@ -94,16 +85,6 @@ internal sealed class ResumableReadStream : Stream
             }
         }
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -203,25 +203,11 @@ internal static class DumpPipeline
     }
 
     /// <summary>A write-only stream that cuts what it is given into chunks and posts them to a bounded channel (waiting while it is full).</summary>
-    private sealed class ChunkChannelStream(ChannelWriter<Chunk> writer, Action<long>? posted, CancellationToken token) : Stream
+    private sealed class ChunkChannelStream(ChannelWriter<Chunk> writer, Action<long>? posted, CancellationToken token) : ForwardOnlyWriteStream
     {
         private byte[]? _buffer;
         private int _filled;
         private long _total;
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -257,12 +243,6 @@ internal static class DumpPipeline
         public override void Flush()
         {
         }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         public override ValueTask DisposeAsync()
         {

@@ -6,7 +6,7 @@ namespace PgBackup.Streaming;
 /// Write-through stage that counts and SHA-256-hashes every byte on its way to the sink, so the
 /// manifest's size and hash describe exactly the stored bytes without a second pass.
 /// </summary>
-internal sealed class HashingStream : Stream
+internal sealed class HashingStream : ForwardOnlyWriteStream
 {
     private readonly Stream _inner;
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -27,19 +27,9 @@ internal sealed class HashingStream : Stream
         return _finalHash ??= Convert.ToHexString(_hash.GetHashAndReset()).ToLowerInvariant();
     }
 
-    public override bool CanRead => false;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => true;
-
     public override long Length => BytesWritten;
 
-    public override long Position
-    {
-        get => BytesWritten;
-        set => throw new NotSupportedException();
-    }
+    public override long Position => BytesWritten;
 
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
@@ -63,12 +53,6 @@ internal sealed class HashingStream : Stream
     public override void Flush() => _inner.Flush();
 
     public override Task FlushAsync(CancellationToken cancellationToken) => _inner.FlushAsync(cancellationToken);
-
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

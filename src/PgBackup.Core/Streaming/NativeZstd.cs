@@ -117,7 +117,7 @@ internal sealed class NativeZstd
         End = 2,
     }
 
-    internal sealed class CompressingStream : Stream
+    internal sealed class CompressingStream : ForwardOnlyWriteStream
     {
         private const int OutputSize = 1 << 17; // ZSTD_CStreamOutSize()
 
@@ -160,19 +160,7 @@ internal sealed class NativeZstd
         /// <summary>The native memory the compression context holds now (its worker buffers included).</summary>
         public unsafe long ContextBytes => (long)_zstd._sizeofCCtx(_context);
 
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
         public override bool CanWrite => _context != 0;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
@@ -215,12 +203,6 @@ internal sealed class NativeZstd
             await DrainAsync(EndDirective.Flush, cancellationToken).ConfigureAwait(false);
             await _sink.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
@@ -320,7 +302,7 @@ internal sealed class NativeZstd
         }
     }
 
-    internal sealed class DecompressingStream : Stream
+    internal sealed class DecompressingStream : ForwardOnlyReadStream
     {
         private const int InputSize = 1 << 17; // ZSTD_DStreamInSize()
 
@@ -350,18 +332,6 @@ internal sealed class NativeZstd
         public unsafe long ContextBytes => (long)_zstd._sizeofDCtx(_context);
 
         public override bool CanRead => _context != 0;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -411,16 +381,6 @@ internal sealed class NativeZstd
                 }
             }
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override unsafe void Dispose(bool disposing)
         {

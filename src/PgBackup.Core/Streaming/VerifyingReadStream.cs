@@ -9,7 +9,7 @@ namespace PgBackup.Streaming;
 /// from the read that reaches the end (or the one that goes past the expected size), so a
 /// consumer can never see a clean end of a corrupt or truncated backup.
 /// </summary>
-internal sealed class VerifyingReadStream : Stream
+internal sealed class VerifyingReadStream : ForwardOnlyReadStream
 {
     private readonly Stream _inner;
     private readonly string? _expectedSha256;
@@ -31,19 +31,9 @@ internal sealed class VerifyingReadStream : Stream
     /// <summary>The SHA-256 of everything read, once the end was reached.</summary>
     public string? ActualSha256 { get; private set; }
 
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
     public override long Length => _expectedSize ?? throw new NotSupportedException();
 
-    public override long Position
-    {
-        get => BytesRead;
-        set => throw new NotSupportedException();
-    }
+    public override long Position => BytesRead;
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -109,16 +99,6 @@ internal sealed class VerifyingReadStream : Stream
 
         return 0;
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -213,7 +213,7 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
     }
 
     /// <summary>Read-through stage that keeps the head, feeds the plain-dump scanner and reports progress.</summary>
-    private sealed class ObservingStream(Stream inner, ArtifactReadPass pass, IProgress<OperationProgress>? progress, string activity) : Stream
+    private sealed class ObservingStream(Stream inner, ArtifactReadPass pass, IProgress<OperationProgress>? progress, string activity) : ForwardOnlyReadStream
     {
         private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
         private readonly byte[] _head = new byte[DumpHeader.Length];
@@ -221,20 +221,6 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
         private int _headLength;
 
         public ReadOnlySpan<byte> Head => _head.AsSpan(0, _headLength);
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
 
         public override int Read(byte[] buffer, int offset, int count)
         {
@@ -288,15 +274,5 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
 
             return data.Length;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -1,4 +1,5 @@
 using PgBackup.Encryption;
+using PgBackup.Streaming;
 using static PgBackup.Tests.Encryption.EncryptionTestData;
 
 namespace PgBackup.Tests.Encryption;
@@ -105,29 +106,17 @@ public class EncryptionMemoryTests
     }
 
     /// <summary>A destination that keeps nothing, so the heap shows only the stage.</summary>
-    private sealed class CountingSink : Stream
+    private sealed class CountingSink : ForwardOnlyWriteStream
     {
         public long Bytes { get; private set; }
 
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
         public override long Length => Bytes;
 
-        public override long Position { get => Bytes; set => throw new NotSupportedException(); }
+        public override long Position => Bytes;
 
         public override void Flush()
         {
         }
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         public override void Write(byte[] buffer, int offset, int count) => Bytes += count;
 

@@ -25,6 +25,24 @@ public class EncryptionPipelineTests
         Assert.True(sawEnd);
     }
 
+    [Fact]
+    public async Task A_restore_opens_the_message_twice_and_derives_the_passphrase_key_once()
+    {
+        // A restore checks the key before the server is touched (the message's head only), then reads the backup
+        // with the same decryption: the slow, deliberately costly S2K must not run twice.
+        var plaintext = Random(300_000);
+        var ciphertext = await EncryptWithPassphraseAsync(plaintext, s2kCount: OpenPgpEncryption.DefaultS2kCount);
+        using var passphrase = PassphraseOf(TestPassphrase);
+        using var decryption = OpenPgpDecryption.ForPassphrase(passphrase);
+
+        decryption.Decrypt(new ForwardOnlyStream(ciphertext)).Dispose();
+        using var plain = decryption.Decrypt(new ForwardOnlyStream(ciphertext));
+
+        Assert.Equal(plaintext, ReadAll(plain, out var sawEnd));
+        Assert.True(sawEnd);
+        Assert.Equal(1, decryption.KeyDerivations);
+    }
+
     [Theory]
     [InlineData(BackupCompression.Zstd)]
     [InlineData(BackupCompression.None)]
@@ -116,37 +134,5 @@ public class EncryptionPipelineTests
         var s2k = new Org.BouncyCastle.Bcpg.S2k(Org.BouncyCastle.Bcpg.HashAlgorithmTag.Sha256, salt, s2kCount);
         var expected = Org.BouncyCastle.Bcpg.OpenPgp.PgpUtilities.MakeKeyFromPassPhraseRaw(Org.BouncyCastle.Bcpg.SymmetricKeyAlgorithmTag.Aes256, s2k, passphrase.Utf8);
         Assert.Equal(Convert.ToHexString(expected.GetKey()), Convert.ToHexString(key));
-    }
-
-    /// <summary>What a repository's read stream is like: no seeking, no length.</summary>
-    private sealed class ForwardOnlyStream(byte[] data) : Stream
-    {
-        private readonly MemoryStream _inner = new(data, writable: false);
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

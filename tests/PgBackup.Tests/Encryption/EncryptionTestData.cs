@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using PgBackup.Encryption;
+using PgBackup.Streaming;
 
 namespace PgBackup.Tests.Encryption;
 
@@ -62,4 +63,12 @@ internal static class EncryptionTestData
 
     public static byte[] Decrypt(OpenPgpDecryption decryption, byte[] ciphertext)
         => ReadAll(decryption.Decrypt(new MemoryStream(ciphertext)), out _);
+}
+
+/// <summary>What a repository's read stream is like: no seeking, no length.</summary>
+internal sealed class ForwardOnlyStream(byte[] data) : ForwardOnlyReadStream
+{
+    private readonly MemoryStream _inner = new(data, writable: false);
+
+    public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
 }

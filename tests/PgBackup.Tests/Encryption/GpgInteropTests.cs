@@ -78,6 +78,41 @@ public sealed class GpgInteropTests(GpgKeysFixture keys) : IClassFixture<GpgKeys
         Assert.Equal(plaintext, Decrypt(decryption, ciphertext));
     }
 
+    [Theory]
+    [InlineData("AES256", "SHA256")]
+    [InlineData("AES128", "SHA1")]
+    [InlineData("AES192", "SHA512")]
+    [InlineData("AES256", "SHA1")]
+    public async Task Gpgs_passphrase_message_read_twice_derives_its_key_once(string cipher, string s2kDigest)
+    {
+        var plaintext = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("COPY public.orders (id, customer) FROM stdin;\n", 5000)));
+        var ciphertext = await GpgEncryptAsync(plaintext, ["--symmetric", "--cipher-algo", cipher, "--s2k-digest-algo", s2kDigest], TestPassphrase);
+        using var passphrase = PassphraseOf(TestPassphrase);
+        using var decryption = OpenPgpDecryption.ForPassphrase(passphrase);
+
+        decryption.Decrypt(new MemoryStream(ciphertext)).Dispose();
+
+        Assert.Equal(plaintext, Decrypt(decryption, ciphertext));
+        Assert.Equal(1, decryption.KeyDerivations);
+    }
+
+    [Fact]
+    public async Task A_passphrase_message_with_a_cipher_left_to_BouncyCastle_is_read_from_its_first_byte_again()
+    {
+        // Camellia is not .NET's: the passphrase reader reads the key packets, gives up, and BouncyCastle gets the
+        // whole message from its first byte (a forward-only stream, as a repository's).
+        var plaintext = Random(100_000);
+        var ciphertext = await GpgEncryptAsync(plaintext, ["--symmetric", "--cipher-algo", "CAMELLIA256"], TestPassphrase);
+        using var passphrase = PassphraseOf(TestPassphrase);
+        using var decryption = OpenPgpDecryption.ForPassphrase(passphrase);
+
+        using var plain = decryption.Decrypt(new ForwardOnlyStream(ciphertext));
+
+        Assert.Equal(plaintext, ReadAll(plain, out var sawEnd));
+        Assert.True(sawEnd);
+        Assert.Equal(1, decryption.KeyDerivations);
+    }
+
     [Fact]
     public async Task A_flipped_byte_in_gpgs_compressed_message_is_DecryptionFailed_before_any_end()
     {
