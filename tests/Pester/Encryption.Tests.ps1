@@ -79,6 +79,8 @@ Describe 'Encrypted backups' {
         $backup.RestoreHint | Should -BeLike "gpg --decrypt '*.gpg' | *"
         $manifest = Get-Content -Raw $backup.ManifestLocation | ConvertFrom-Json
         $manifest.encryption.algorithm | Should -Be 'OpenPGP AES-256'
+        # A reader that predates encryption would take the ciphertext for a dump: schema 3 makes it refuse the backup.
+        $manifest.schemaVersion | Should -Be 3
         $manifest.encryption.passphraseProtected | Should -Be ($Mode -eq 'passphrase')
         @($manifest.encryption.keyFingerprints) | Should -Be @($Mode -eq 'passphrase' ? @() : @($script:Alice.Fingerprint))
         @($backup.EncryptionKeyFingerprint) | Should -Be @($manifest.encryption.keyFingerprints)

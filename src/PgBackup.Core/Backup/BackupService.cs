@@ -383,7 +383,7 @@ internal sealed class BackupService
 
     private static BackupManifest NewManifest(BackupRequest request, Connection.PgConnectionSettings connection, string id, DateTime startedAt, CompressionPlan plan) => new()
     {
-        SchemaVersion = BackupManifest.SchemaVersionFor(request.Kind),
+        SchemaVersion = BackupManifest.SchemaVersionFor(request.Kind, encrypted: request.Encryption is not null),
         Tool = ToolInfo.Name,
         ToolVersion = ToolInfo.Version,
         Id = id,

@@ -9,7 +9,7 @@ namespace PgBackup.Catalog;
 internal sealed record BackupManifest
 {
     /// <summary>The newest schema this version reads.</summary>
-    public const int CurrentSchemaVersion = 2;
+    public const int CurrentSchemaVersion = 3;
 
     /// <summary>
     /// What a database backup's manifest is written as: version 1 readers read it right (they ignore <see cref="Kind"/>).
@@ -22,7 +22,14 @@ internal sealed record BackupManifest
     /// </summary>
     public const int GlobalsSchemaVersion = 2;
 
-    public static int SchemaVersionFor(BackupKind kind) => kind == BackupKind.Globals ? GlobalsSchemaVersion : DatabaseSchemaVersion;
+    /// <summary>
+    /// What an encrypted backup's manifest is written as: a reader of versions 1 and 2 ignores <see cref="Encryption"/>
+    /// and would hand the ciphertext to pg_restore as a dump, so it must refuse it ("update the module") instead.
+    /// </summary>
+    public const int EncryptedSchemaVersion = 3;
+
+    /// <summary>The oldest schema that readers of this backup's kind and encryption read right.</summary>
+    public static int SchemaVersionFor(BackupKind kind, bool encrypted) => encrypted ? EncryptedSchemaVersion : kind == BackupKind.Globals ? GlobalsSchemaVersion : DatabaseSchemaVersion;
 
     public int SchemaVersion { get; init; } = DatabaseSchemaVersion;
 

@@ -124,10 +124,26 @@ public class GlobalsNamingTests
 
         var globals = ManifestSerializer.Deserialize(Encoding.UTF8.GetBytes(old.Replace("\"schemaVersion\":1", "\"schemaVersion\":2").Replace("\"format\":\"Custom\"", "\"format\":\"Plain\",\"kind\":\"Globals\"")), "new");
         Assert.Equal(BackupKind.Globals, globals.Kind);
-        Assert.Equal(2, BackupManifest.SchemaVersionFor(BackupKind.Globals));
-        Assert.Equal(1, BackupManifest.SchemaVersionFor(BackupKind.Database));
+        Assert.Equal(2, BackupManifest.SchemaVersionFor(BackupKind.Globals, encrypted: false));
+        Assert.Equal(1, BackupManifest.SchemaVersionFor(BackupKind.Database, encrypted: false));
 
         // A globals manifest in another form is not one PgBackup wrote: refused rather than applied as something else.
         Assert.Throws<InvalidManifestException>(() => ManifestSerializer.Deserialize(Encoding.UTF8.GetBytes(old.Replace("\"format\":\"Custom\"", "\"format\":\"Custom\",\"kind\":\"Globals\"")), "forged"));
+    }
+
+    [Fact]
+    public void An_encrypted_backups_manifest_is_schema_3_so_readers_that_ignore_encryption_refuse_it()
+    {
+        Assert.Equal(3, BackupManifest.SchemaVersionFor(BackupKind.Database, encrypted: true));
+        Assert.Equal(3, BackupManifest.SchemaVersionFor(BackupKind.Globals, encrypted: true));
+
+        var encrypted = """{"schemaVersion":3,"tool":"PgBackup","toolVersion":"0.1","id":"shop_20261202T130000Z_abcd","database":"shop","server":"h:5432","startedAt":"2026-12-02T13:00:00Z","format":"Custom","status":"Failed","encryption":{"algorithm":"OpenPGP AES-256","keyFingerprints":[],"passphraseProtected":true}}""";
+        var manifest = ManifestSerializer.Deserialize(Encoding.UTF8.GetBytes(encrypted), "encrypted");
+        Assert.Equal(3, manifest.SchemaVersion);
+        Assert.True(manifest.Encryption?.PassphraseProtected);
+
+        // What a reader of schema 2 (globals, no encryption) says to it, as this one says to a newer schema.
+        var newer = Assert.Throws<InvalidManifestException>(() => ManifestSerializer.Deserialize(Encoding.UTF8.GetBytes(encrypted.Replace("\"schemaVersion\":3", "\"schemaVersion\":4", StringComparison.Ordinal)), "newer"));
+        Assert.Contains("Update the module", newer.Message, StringComparison.Ordinal);
     }
 }
