@@ -98,22 +98,6 @@ ANALYZE;
         $medians
     }
 
-    # CPU seconds of one pg_dump -Fd -j 1: pg_dump's own (bash's `times` for its children) and the server backends'
-    # (reaped backends' CPU adds up in the postmaster's cutime/cstime, /proc/<pid>/stat fields 16 and 17).
-    function Measure-JobsBound {
-        $postmaster = [int](Get-Content (Join-Path $cluster.DataDirectory 'postmaster.pid') -TotalCount 1)
-        $ticks = [double](& getconf CLK_TCK)
-        $reaped = { $fields = ((Get-Content "/proc/$postmaster/stat") -replace '^.*\) ', '') -split ' '; ([long]$fields[13] + [long]$fields[14]) / $ticks }
-        $before = & $reaped
-        $times = & bash -c "rm -rf '$work/fd'; $pgEnv pg_dump -Fd -j 1 -f '$work/fd' $database && times"
-        # The backend exits after pg_dump does, and the postmaster reaps it a moment later.
-        Start-Sleep -Milliseconds 500
-        $server = (& $reaped) - $before
-        $seconds = [regex]::Matches(($times | Select-Object -Last 1), '(\d+)m([\d.]+)s') | ForEach-Object { 60 * [double]$_.Groups[1].Value + [double]::Parse($_.Groups[2].Value, [cultureinfo]::InvariantCulture) }
-        $pgDump = ($seconds | Measure-Object -Sum).Sum
-        [pscustomobject]@{ PgDumpCpu = $pgDump; ServerCpu = $server; FloorSeconds = ($pgDump + $server) / $cores }
-    }
-
     # The stored size of the last backup each cmdlet command made, for the table.
     $stored = @{}
     function Backup([string] $Name, [hashtable] $Options, [string] $Target = $repository) {
@@ -170,11 +154,6 @@ ANALYZE;
         Add-Row "pg_dump -Fd -j $jobs (raw, for scale)" 'pg_dump -Fc' $t.pgDumpFc $t["pgDumpFd$jobs"]
     }
     Write-Host ("Directory -Jobs 2 is {0:N2}x as fast as -Jobs 1 (goal: 1.6x); pg_dump -Fd -j 2 is {1:N2}x as fast as -j 1" -f ($t.directory1 / $t.directory2), ($t.pgDumpFd1 / $t.pgDumpFd2))
-    # How far -j can scale on this machine: with -j 1, pg_dump's gzip (G CPU seconds) and the server's COPY (B) already
-    # run side by side on two cores; any -j n needs G + B CPU seconds in all, so it takes at least (G + B) / cores.
-    $jobsBound = Measure-JobsBound
-    Write-Host ("pg_dump -Fd -j 1 used {0:N2} s of CPU in pg_dump (gzip) and {1:N2} s in the server: on {2} cores no -j can beat {3:N2} s, {4:N2}x the median -j 1" -f $jobsBound.PgDumpCpu, $jobsBound.ServerCpu, $cores, $jobsBound.FloorSeconds, ($t.pgDumpFd1 / $jobsBound.FloorSeconds))
-    $script:jobsBoundRatio = $t.pgDumpFd1 / $jobsBound.FloorSeconds
     if ($t.Contains('s3')) {
         Add-Row 'New-PgBackup to S3 (s3rver)' "$expertName (to a file)" $t.expert $t.s3 $stored.s3.SizeBytes
     }
@@ -202,7 +181,6 @@ ANALYZE;
         date = [DateTime]::UtcNow.ToString('o')
         machine = [ordered]@{ cores = $cores; os = [Runtime.InteropServices.RuntimeInformation]::OSDescription; cpu = ((Get-Content /proc/cpuinfo -ErrorAction SilentlyContinue | Where-Object { $_ -like 'model name*' } | Select-Object -First 1) -replace '^.*:\s*', ''); loadAverageAfter = $load }
         databaseMiB = [Math]::Round($sizeBytes / 1MB)
-        jobsSpeedupBoundOnThisMachine = [Math]::Round($script:jobsBoundRatio, 2)
         repeat = $Repeat
         pgDumpVersion = (& $cluster.Tool('pg_dump') --version)
         rows = $results
