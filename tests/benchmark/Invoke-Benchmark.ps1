@@ -84,11 +84,13 @@ ANALYZE;
 
     # Runs every command of a group once per repeat, in turn (A, B, C, A, B, C, ...), so load that drifts during
     # the run (other processes, the page cache) hits each command alike; returns each command's median in seconds.
-    function Measure-Interleaved([System.Collections.Specialized.OrderedDictionary] $Commands) {
+    # -Before runs untimed ahead of every command, to start each from the same state.
+    function Measure-Interleaved([System.Collections.Specialized.OrderedDictionary] $Commands, [scriptblock] $Before) {
         $times = [ordered]@{}
         foreach ($name in $Commands.Keys) { $times[$name] = [System.Collections.Generic.List[double]]::new() }
         foreach ($i in 1..$Repeat) {
             foreach ($name in $Commands.Keys) {
+                if ($Before) { & $Before }
                 $times[$name].Add((Measure-Command $Commands[$name]).TotalSeconds)
                 Write-Verbose ("{0}: {1:N2}s" -f $name, $times[$name][-1])
             }
@@ -164,7 +166,16 @@ ANALYZE;
         cmdlet = { $script:restoreRun++; $null = $defaultBackup | Restore-PgBackup -TargetDatabase "cmdlet_restore_$script:restoreRun" -Jobs 2 @connection -Confirm:$false }
     }
     $script:restoreRun = 0
-    $t = Measure-Interleaved $restores
+    # Each restore writes ~the database's size of new data and WAL: without a reset in between, the previous run's
+    # checkpoint and the growing cluster land on whichever restore comes next (runs of the same command differed by 2 s).
+    # So every restore starts alike: the previous restores dropped, then a checkpoint, untimed.
+    $resetCluster = {
+        foreach ($name in @($cluster.Psql('postgres', "SELECT datname FROM pg_database WHERE datname ~ '^(raw|cmdlet)_restore_'") -split "`n" | Where-Object { $_ })) {
+            $null = $cluster.Psql('postgres', "DROP DATABASE `"$($name.Trim())`"")
+        }
+        $null = $cluster.Psql('postgres', 'CHECKPOINT')
+    }
+    $t = Measure-Interleaved $restores -Before $resetCluster
     Add-Row 'Restore-PgBackup -Jobs 2 (zstd)' 'pg_restore -j 2 (pg_dump -Fc)' $t.raw $t.cmdlet
 
     $checksums = [ordered]@{
