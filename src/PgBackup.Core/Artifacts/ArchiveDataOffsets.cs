@@ -10,7 +10,8 @@ namespace PgBackup.Artifacts;
 /// on a file. After the verified temporary copy is written, <see cref="Patch"/> walks its data blocks once and writes
 /// each entry's offset in place, exactly as pg_dump does with <c>-f</c> (same field, same flag, same bytes).
 /// Anything it does not fully understand (another format or version, a damaged TOC, a block that does not parse
-/// to the end of the file) is left exactly as it was: pg_restore then scans, as before.
+/// to the end of the file) is left exactly as it was: pg_restore then scans, as before. <see cref="Compact"/>, what
+/// a restore runs, also joins an uncompressed archive's row-sized chunks into large ones.
 /// </summary>
 /// <remarks>
 /// The layout is pg_dump's (pg_backup_archiver.c WriteHead/WriteToc, pg_backup_custom.c): integers are a sign byte
@@ -35,8 +36,17 @@ internal static class ArchiveDataOffsets
     /// <summary>An entry's offset field: where it is in the file, and what it says.</summary>
     internal readonly record struct OffsetField(int DumpId, long Position, byte Flag, long Offset);
 
-    /// <summary>What the walk found: every TOC entry's offset field and where each entry's data block starts.</summary>
-    internal sealed record Layout(int OffsetSize, IReadOnlyList<OffsetField> Entries, IReadOnlyDictionary<int, long> DataBlocks);
+    /// <summary>
+    /// What the walk found: every TOC entry's offset field and where each entry's data block starts; the archive's
+    /// integer size, whether its data is uncompressed, and where the data blocks begin (right after the TOC).
+    /// </summary>
+    internal sealed record Layout(int OffsetSize, IReadOnlyList<OffsetField> Entries, IReadOnlyDictionary<int, long> DataBlocks, int IntSize = 4, bool Uncompressed = false, long DataStart = 0);
+
+    /// <summary>
+    /// The chunk size <see cref="Compact"/> gathers rows into: large enough that pg_restore's per-chunk work (a read of
+    /// the length, a read of the bytes, a call into libpq) disappears, small enough for the buffer pg_restore allocates.
+    /// </summary>
+    internal const int CompactChunkSize = 256 * 1024;
 
     /// <summary>
     /// Writes the data offsets into the custom archive at <paramref name="path"/>; returns how many entries it set
@@ -46,16 +56,118 @@ internal static class ArchiveDataOffsets
     {
         using var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, bufferSize: 0);
         var layout = Read(file, cancellationToken);
+        return layout is null ? 0 : WriteOffsets(file, layout, layout.DataBlocks, OffsetNotSet);
+    }
+
+    /// <summary>
+    /// What a restore does to its private copy: <see cref="Patch"/>, and for an uncompressed archive also gathers each
+    /// table's row-sized chunks into chunks of up to <see cref="CompactChunkSize"/>. pg_dump -Z0 writes one chunk per
+    /// row, and pg_restore reads and sends each on its own (millions of small reads and libpq calls for a large table);
+    /// a chunk's bytes are COPY data that pg_restore passes on whole, so where they are cut does not matter.
+    /// Large objects' blocks are kept as they are. Returns how many entries' offsets it wrote; anything it does not
+    /// fully understand is left exactly as it was (0).
+    /// </summary>
+    public static int Compact(string path, CancellationToken cancellationToken)
+    {
+        Layout? layout;
+        using (var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0))
+        {
+            layout = Read(file, cancellationToken);
+        }
+
         if (layout is null)
         {
             return 0;
         }
 
+        if (!layout.Uncompressed)
+        {
+            return Patch(path, cancellationToken);
+        }
+
+        var moved = new Dictionary<int, long>();
+        // Rewritten in place, front to back: a chunk header is written only where one was read (chunks are joined,
+        // never split), so the writer never passes the reader and never overwrites a byte not yet read.
+        using (var reading = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0))
+        using (var writing = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 1 << 20))
+        {
+            var reader = new ArchiveReader(reading) { IntSize = layout.IntSize };
+            reader.MoveTo(layout.DataStart);
+            writing.Position = layout.DataStart;
+            var writer = new ArchiveWriter(writing, layout.IntSize);
+            var pending = new byte[CompactChunkSize];
+            while (!reader.AtEnd)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var type = reader.ReadByte();
+                var dumpId = reader.ReadInt();
+                moved[(int)dumpId] = writing.Position;
+                writing.WriteByte(type);
+                writer.WriteInt(dumpId);
+                if (type == DataBlock)
+                {
+                    var filled = 0;
+                    long length;
+                    while ((length = reader.ReadInt()) != 0)
+                    {
+                        if (filled + length > pending.Length && filled > 0)
+                        {
+                            writer.WriteChunk(pending.AsSpan(0, filled));
+                            filled = 0;
+                        }
+
+                        if (length > pending.Length)
+                        {
+                            writer.CopyChunk(reader, length);
+                            continue;
+                        }
+
+                        reader.ReadInto(pending.AsSpan(filled, (int)length));
+                        filled += (int)length;
+                    }
+
+                    if (filled > 0)
+                    {
+                        writer.WriteChunk(pending.AsSpan(0, filled));
+                    }
+
+                    writer.WriteInt(0);
+                }
+                else
+                {
+                    long oid;
+                    while ((oid = reader.ReadInt()) != 0)
+                    {
+                        writer.WriteInt(oid);
+                        long length;
+                        while ((length = reader.ReadInt()) != 0)
+                        {
+                            writer.CopyChunk(reader, length);
+                        }
+
+                        writer.WriteInt(0);
+                    }
+
+                    writer.WriteInt(0);
+                }
+            }
+
+            writing.Flush();
+            writing.SetLength(writing.Position);
+        }
+
+        using var patched = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, bufferSize: 0);
+        return WriteOffsets(patched, layout, moved, OffsetNotSet, OffsetSet);
+    }
+
+    /// <summary>Writes <paramref name="blockStarts"/> into the offset fields of the entries whose flag is one of <paramref name="flags"/>.</summary>
+    private static int WriteOffsets(FileStream file, Layout layout, IReadOnlyDictionary<int, long> blockStarts, params byte[] flags)
+    {
         var field = new byte[1 + layout.OffsetSize];
         var patched = 0;
         foreach (var entry in layout.Entries)
         {
-            if (entry.Flag != OffsetNotSet || !layout.DataBlocks.TryGetValue(entry.DumpId, out var offset))
+            if (!flags.Contains(entry.Flag) || !blockStarts.TryGetValue(entry.DumpId, out var offset))
             {
                 continue;
             }
@@ -111,14 +223,8 @@ internal static class ArchiveDataOffsets
             return null;
         }
 
-        if (version.CompareTo((1, 15)) >= 0)
-        {
-            _ = reader.ReadByte(); // compression algorithm
-        }
-        else
-        {
-            _ = reader.ReadInt(); // compression level
-        }
+        // Uncompressed: algorithm 0 ("none", 1.15 and later), or compression level 0 before.
+        var uncompressed = version.CompareTo((1, 15)) >= 0 ? reader.ReadByte() == 0 : reader.ReadInt() == 0;
 
         for (var i = 0; i < 7; i++)
         {
@@ -182,6 +288,7 @@ internal static class ArchiveDataOffsets
         }
 
         // The data blocks, to the very end of the file.
+        var dataStart = reader.Position;
         var blocks = new Dictionary<int, long>();
         while (!reader.AtEnd)
         {
@@ -211,7 +318,7 @@ internal static class ArchiveDataOffsets
             }
         }
 
-        return new Layout(offsetSize, entries, blocks);
+        return new Layout(offsetSize, entries, blocks, reader.IntSize, uncompressed, dataStart);
     }
 
     private static void WriteOffset(Span<byte> field, long offset)
@@ -258,6 +365,31 @@ internal static class ArchiveDataOffsets
             }
 
             return bytes;
+        }
+
+        /// <summary>Continues reading at <paramref name="position"/>.</summary>
+        public void MoveTo(long position)
+        {
+            _bufferPosition = position;
+            _start = _end = 0;
+            stream.Position = position;
+        }
+
+        /// <summary>Reads exactly <paramref name="destination"/>'s length.</summary>
+        public void ReadInto(Span<byte> destination)
+        {
+            while (!destination.IsEmpty)
+            {
+                if (_start == _end)
+                {
+                    Fill();
+                }
+
+                var count = Math.Min(destination.Length, _end - _start);
+                _buffer.AsSpan(_start, count).CopyTo(destination);
+                _start += count;
+                destination = destination[count..];
+            }
         }
 
         /// <summary>pg_dump's ReadInt: a sign byte, then <see cref="IntSize"/> bytes, least significant first.</summary>
@@ -340,6 +472,44 @@ internal static class ArchiveDataOffsets
             if (_end == 0)
             {
                 throw new EndOfStreamException();
+            }
+        }
+    }
+
+    /// <summary>pg_dump's WriteInt and chunks, for <see cref="Compact"/>.</summary>
+    private sealed class ArchiveWriter(Stream stream, int intSize)
+    {
+        private readonly byte[] _copy = new byte[1 << 16];
+
+        public void WriteInt(long value)
+        {
+            Span<byte> bytes = stackalloc byte[9];
+            bytes[0] = value < 0 ? (byte)1 : (byte)0;
+            var magnitude = Math.Abs(value);
+            for (var i = 0; i < intSize; i++)
+            {
+                bytes[1 + i] = (byte)(magnitude >> (8 * i));
+            }
+
+            stream.Write(bytes[..(1 + intSize)]);
+        }
+
+        public void WriteChunk(ReadOnlySpan<byte> data)
+        {
+            WriteInt(data.Length);
+            stream.Write(data);
+        }
+
+        /// <summary>Copies one chunk of <paramref name="length"/> bytes from <paramref name="reader"/> as it is.</summary>
+        public void CopyChunk(ArchiveReader reader, long length)
+        {
+            WriteInt(length);
+            while (length > 0)
+            {
+                var piece = _copy.AsSpan(0, (int)Math.Min(length, _copy.Length));
+                reader.ReadInto(piece);
+                stream.Write(piece);
+                length -= piece.Length;
             }
         }
     }

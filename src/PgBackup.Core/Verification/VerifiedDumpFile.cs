@@ -90,8 +90,9 @@ internal sealed class VerifiedDumpFile : IAsyncDisposable
             else if (backup.Format == BackupFormat.Custom && intact)
             {
                 // pg_dump wrote to a pipe and could not record where each table's data starts; pg_restore -j would
-                // scan for it. The offsets come from the verified bytes themselves, as pg_dump -f would write them.
-                ArchiveDataOffsets.Patch(file.Path, cancellationToken);
+                // scan for it. The offsets come from the verified bytes themselves, as pg_dump -f would write them, and
+                // an uncompressed archive's one-chunk-per-row data is joined into large chunks pg_restore reads faster.
+                ArchiveDataOffsets.Compact(file.Path, cancellationToken);
             }
 
             return file;
