@@ -69,20 +69,21 @@ internal static class ArchiveDataOffsets
     /// </summary>
     public static int Compact(string path, CancellationToken cancellationToken)
     {
+        // The whole archive is walked first: one that does not parse to its end is never half rewritten.
         Layout? layout;
-        using (var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0))
+        using (var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None, bufferSize: 0))
         {
             layout = Read(file, cancellationToken);
-        }
+            if (layout is null)
+            {
+                return 0;
+            }
 
-        if (layout is null)
-        {
-            return 0;
-        }
-
-        if (!layout.Uncompressed)
-        {
-            return Patch(path, cancellationToken);
+            if (!layout.Uncompressed)
+            {
+                // Compressed chunks are already large (pg_dump cuts them at its buffer size): only the offsets.
+                return WriteOffsets(file, layout, layout.DataBlocks, OffsetNotSet);
+            }
         }
 
         var moved = new Dictionary<int, long>();
