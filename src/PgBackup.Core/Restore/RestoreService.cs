@@ -75,26 +75,10 @@ internal sealed class RestoreService
         var backup = request.Backup;
         // One pooled connection for this run's statements (version, create, swap, drop), not one per statement.
         await using var server = new PgServer(request.Connection);
-        // Verified in full before anything is touched, and restored from exactly the bytes that passed. Finding the
-        // pg_restore that can read the backup only reads the server's version, so it runs while the copy is verified.
-        using var lookupFailed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var toolLookup = FindRestoreToolAsync(request, server, cancellationToken);
+        var tool = await FindRestoreToolAsync(request, server, cancellationToken).ConfigureAwait(false);
+        // Verified in full before anything is touched, and restored from exactly the bytes that passed.
         _log.Verbose($"Verifying {request.Backup.Location} ({request.Backup.SizeBytes:N0} bytes) against its manifest's SHA-256.");
-        var download = VerifiedDumpFile.DownloadAsync(request.Repository, backup, request.Decryption, _progress, lookupFailed.Token);
-        PgTool tool;
-        try
-        {
-            tool = await toolLookup.ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // No pg_restore can read the backup (or the server is gone): the copy is not needed, and must not outlive this call.
-            await lookupFailed.CancelAsync().ConfigureAwait(false);
-            await DiscardAsync(download).ConfigureAwait(false);
-            throw;
-        }
-
-        await using var dump = await download.ConfigureAwait(false);
+        await using var dump = await VerifiedDumpFile.DownloadAsync(request.Repository, backup, request.Decryption, _progress, cancellationToken).ConfigureAwait(false);
         dump.EnsureRestorable(backup);
 
         var admin = new DatabaseAdmin(server);
@@ -142,19 +126,6 @@ internal sealed class RestoreService
 
             var message = ex.Message + (plan.TargetExists ? $" The database \"{plan.TargetDatabase}\" was not changed." : string.Empty) + leftOver;
             throw new RestoreFailedException(message, plan.TargetDatabase, ex);
-        }
-    }
-
-    /// <summary>Waits for a verified copy that is no longer wanted and deletes it, whatever became of it.</summary>
-    private static async Task DiscardAsync(Task<VerifiedDumpFile> download)
-    {
-        try
-        {
-            await (await download.ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            // Cancelled, or failed on its own: the caller reports the failure that made the copy unwanted.
         }
     }
 
