@@ -21,6 +21,9 @@ internal sealed class BackupService
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>The progress status while pg_dump -Fd writes its folder ("12.0 MiB written by pg_dump").</summary>
+    internal const string FolderWrittenStatus = "written by pg_dump";
+
     /// <summary>How long a manifest's signature may take to be written once the backup committed (not cancellable).</summary>
     private static readonly TimeSpan SignatureTimeout = TimeSpan.FromSeconds(30);
 
@@ -245,12 +248,37 @@ internal sealed class BackupService
                 await using (var process = PgProcess.Start(pgDump, PgDumpArguments.Build(options with { OutputDirectory = output }, pgDump.Version.Major), connection))
                 {
                     using var killOnCancel = cancellationToken.Register(process.Kill);
-                    await EnsureSucceededAsync(process, database, redactor, cancellationToken).ConfigureAwait(false);
+                    using var stopWatching = new CancellationTokenSource();
+                    var watching = ReportFolderGrowthAsync(output, activity, stopWatching.Token);
+                    try
+                    {
+                        await EnsureSucceededAsync(process, database, redactor, cancellationToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        await stopWatching.CancelAsync().ConfigureAwait(false);
+                        await watching.ConfigureAwait(false);
+                    }
+                }
+
+                // The folder's final size, then the storing phase against it (tar headers make the stream a little
+                // larger; the bar's percentage stops at 99 until the end).
+                var folderBytes = FolderBytes(output);
+                ReportFolder(activity, folderBytes);
+                var storingStarted = false;
+                void TarredBytes(long tarred)
+                {
+                    if (!storingStarted || lastReport.Elapsed >= ProgressInterval)
+                    {
+                        storingStarted = true;
+                        _progress?.Report(new OperationProgress(activity, "stored", tarred, folderBytes));
+                        lastReport.Restart();
+                    }
                 }
 
                 return await DumpPipeline.RunAsync(
                     (raw, token) => Artifacts.DirectoryArtifact.WriteTarAsync(output, raw, token),
-                    sink, stages, RawBytes, SinkFailure, cancellationToken).ConfigureAwait(false);
+                    sink, stages, TarredBytes, SinkFailure, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -295,6 +323,47 @@ internal sealed class BackupService
         }
 
         return stages;
+    }
+
+    /// <summary>
+    /// While pg_dump -Fd writes its folder, nothing passes through PgBackup's pipeline to count: the folder's size is
+    /// the progress, read every <see cref="ProgressInterval"/> until <paramref name="stop"/> (a long directory dump
+    /// otherwise shows a bar that never moves). No total: the database's size says little about gzip's output.
+    /// </summary>
+    private async Task ReportFolderGrowthAsync(string folder, string activity, CancellationToken stop)
+    {
+        if (_progress is null)
+        {
+            return;
+        }
+
+        using var timer = new PeriodicTimer(ProgressInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                ReportFolder(activity, FolderBytes(folder));
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // pg_dump has exited: the caller reports the final size.
+        }
+    }
+
+    private void ReportFolder(string activity, long bytes) => _progress?.Report(new OperationProgress(activity, FolderWrittenStatus, bytes, null));
+
+    /// <summary>The bytes in pg_dump's output folder so far (it writes no sub-folders); 0 before pg_dump has created it.</summary>
+    private static long FolderBytes(string folder)
+    {
+        try
+        {
+            return new DirectoryInfo(folder).EnumerateFiles().Sum(file => file.Length);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return 0;
+        }
     }
 
     /// <summary>Waits for pg_dump; a non-zero exit is PgDumpFailed with its (redacted) stderr, anything else it printed is logged.</summary>

@@ -3,6 +3,7 @@ using System.Text;
 using PgBackup.Backup;
 using PgBackup.Catalog;
 using PgBackup.Connection;
+using PgBackup.Diagnostics;
 using PgBackup.Errors;
 using PgBackup.PgTools;
 using PgBackup.Storage;
@@ -200,6 +201,61 @@ public class BackupServiceTests(PostgresFixture pg, ScramPostgresFixture scram) 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => backup);
         Assert.Empty(RepositoryFiles());
         Assert.Null(FindPgDump(database));
+    }
+
+    [Fact]
+    public async Task A_directory_dump_reports_its_folder_while_pg_dump_writes_it_then_the_storing_against_the_folder_size()
+    {
+        var database = PostgresFixture.UniqueName("dirprogress");
+        await CreateBigDatabaseAsync(database, rows: 20_000);
+        var progress = new RecordingProgress();
+        Task<BackupInfo> backup;
+        await using (await pg.Cluster.HoldExclusiveLockAsync(database, "big"))
+        {
+            backup = new BackupService(progress: progress).RunAsync(Request(database, pg.Connection()) with { Format = BackupFormat.Directory, Compression = BackupCompression.Gzip, Jobs = 2 }, CancellationToken.None);
+            await pg.Cluster.WaitForBlockedDumpAsync(database);
+            // pg_dump runs, held before any table data: the bar must move on without a byte through the pipeline.
+            var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+            while (!progress.Reports.Any(report => report.Status == BackupService.FolderWrittenStatus) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.False(backup.IsCompleted);
+            Assert.Contains(progress.Reports, report => report.Status == BackupService.FolderWrittenStatus);
+        }
+
+        var stored = await backup;
+
+        var reports = progress.Reports.ToList();
+        var folder = reports.Where(report => report.Status == BackupService.FolderWrittenStatus).ToList();
+        Assert.True(folder.Count >= 2, "a report while pg_dump was held, and the final size");
+        Assert.All(folder, report => Assert.Null(report.BytesTotal));
+        Assert.Equal(folder.Select(report => report.BytesDone).Order(), folder.Select(report => report.BytesDone));
+        // The last folder report is the folder's final size: every member of the stored tar.
+        long members = 0;
+        await using (var tar = new System.Formats.Tar.TarReader(File.OpenRead(stored.Location!)))
+        {
+            while (await tar.GetNextEntryAsync() is { } entry)
+            {
+                members += entry.Length;
+            }
+        }
+
+        Assert.True(members > 100_000, $"the dump holds the table's data ({members} bytes)");
+        Assert.Equal(members, folder[^1].BytesDone);
+        // Then the storing, reported from its first chunk against that size, after every folder report.
+        var storing = reports.FindIndex(report => report.Status == "stored");
+        Assert.True(storing > reports.LastIndexOf(folder[^1]), "the storing follows pg_dump");
+        Assert.All(reports.Skip(storing), report => Assert.Equal(("stored", (long?)members), (report.Status, report.BytesTotal)));
+    }
+
+    /// <summary>Records reports as they are made, on the reporting thread (Progress&lt;T&gt; would post them later, in any order).</summary>
+    private sealed class RecordingProgress : IProgress<OperationProgress>
+    {
+        public System.Collections.Concurrent.ConcurrentQueue<OperationProgress> Reports { get; } = new();
+
+        public void Report(OperationProgress value) => Reports.Enqueue(value);
     }
 
     [Fact]
