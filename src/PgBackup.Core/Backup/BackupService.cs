@@ -24,6 +24,9 @@ internal sealed class BackupService
     /// <summary>The progress status while pg_dump -Fd writes its folder ("12.0 MiB written by pg_dump").</summary>
     internal const string FolderWrittenStatus = "written by pg_dump";
 
+    /// <summary>The progress status while the finished folder goes into the repository ("30.0 MiB stored of 35.5 MiB").</summary>
+    internal const string FolderStoredStatus = "stored";
+
     /// <summary>How long a manifest's signature may take to be written once the backup committed (not cancellable).</summary>
     private static readonly TimeSpan SignatureTimeout = TimeSpan.FromSeconds(30);
 
@@ -271,7 +274,7 @@ internal sealed class BackupService
                     if (!storingStarted || lastReport.Elapsed >= ProgressInterval)
                     {
                         storingStarted = true;
-                        _progress?.Report(new OperationProgress(activity, "stored", tarred, folderBytes));
+                        _progress?.Report(new OperationProgress(activity, FolderStoredStatus, tarred, folderBytes));
                         lastReport.Restart();
                     }
                 }
@@ -342,7 +345,14 @@ internal sealed class BackupService
         {
             while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
             {
-                ReportFolder(activity, FolderBytes(folder));
+                try
+                {
+                    ReportFolder(activity, FolderBytes(folder));
+                }
+                catch (IOException)
+                {
+                    // The folder could not be read this time: no report is better than a wrong one, and the dump goes on.
+                }
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -353,7 +363,10 @@ internal sealed class BackupService
 
     private void ReportFolder(string activity, long bytes) => _progress?.Report(new OperationProgress(activity, FolderWrittenStatus, bytes, null));
 
-    /// <summary>The bytes in pg_dump's output folder so far (it writes no sub-folders); 0 before pg_dump has created it.</summary>
+    /// <summary>
+    /// The bytes in pg_dump's output folder so far (it writes no sub-folders); 0 before pg_dump has created it. Any other
+    /// failure to read it is an <see cref="IOException"/>.
+    /// </summary>
     private static long FolderBytes(string folder)
     {
         try

@@ -245,9 +245,9 @@ public class BackupServiceTests(PostgresFixture pg, ScramPostgresFixture scram) 
         Assert.True(members > 100_000, $"the dump holds the table's data ({members} bytes)");
         Assert.Equal(members, folder[^1].BytesDone);
         // Then the storing, reported from its first chunk against that size, after every folder report.
-        var storing = reports.FindIndex(report => report.Status == "stored");
+        var storing = reports.FindIndex(report => report.Status == BackupService.FolderStoredStatus);
         Assert.True(storing > reports.LastIndexOf(folder[^1]), "the storing follows pg_dump");
-        Assert.All(reports.Skip(storing), report => Assert.Equal(("stored", (long?)members), (report.Status, report.BytesTotal)));
+        Assert.All(reports.Skip(storing), report => Assert.Equal((BackupService.FolderStoredStatus, (long?)members), (report.Status, report.BytesTotal)));
     }
 
     /// <summary>Records reports as they are made, on the reporting thread (Progress&lt;T&gt; would post them later, in any order).</summary>
