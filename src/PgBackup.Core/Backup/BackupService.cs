@@ -19,7 +19,7 @@ namespace PgBackup.Backup;
 /// </summary>
 internal sealed class BackupService
 {
-    private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan ProgressInterval = SampledProgress.Interval;
 
     /// <summary>The progress status while pg_dump -Fd writes its folder ("12.0 MiB written by pg_dump").</summary>
     internal const string FolderWrittenStatus = "written by pg_dump";
@@ -251,23 +251,19 @@ internal sealed class BackupService
                 await using (var process = PgProcess.Start(pgDump, PgDumpArguments.Build(options with { OutputDirectory = output }, pgDump.Version.Major), connection))
                 {
                     using var killOnCancel = cancellationToken.Register(process.Kill);
-                    using var stopWatching = new CancellationTokenSource();
-                    var watching = ReportFolderGrowthAsync(output, activity, stopWatching.Token);
-                    try
-                    {
-                        await EnsureSucceededAsync(process, database, redactor, cancellationToken).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        await stopWatching.CancelAsync().ConfigureAwait(false);
-                        await watching.ConfigureAwait(false);
-                    }
+                    // Nothing passes the pipeline while pg_dump writes its folder: the folder's size is the progress
+                    // (no total: the database's size says little about gzip's output).
+                    await SampledProgress.WhileAsync(
+                        _progress,
+                        _ => Task.FromResult(TryFolderBytes(output)),
+                        bytes => FolderProgress(activity, bytes),
+                        () => EnsureSucceededAsync(process, database, redactor, cancellationToken)).ConfigureAwait(false);
                 }
 
                 // The folder's final size, then the storing phase against it (tar headers make the stream a little
                 // larger; the bar's percentage stops at 99 until the end).
                 var folderBytes = FolderBytes(output);
-                ReportFolder(activity, folderBytes);
+                _progress?.Report(FolderProgress(activity, folderBytes));
                 var storingStarted = false;
                 void TarredBytes(long tarred)
                 {
@@ -328,40 +324,20 @@ internal sealed class BackupService
         return stages;
     }
 
-    /// <summary>
-    /// While pg_dump -Fd writes its folder, nothing passes through PgBackup's pipeline to count: the folder's size is
-    /// the progress, read every <see cref="ProgressInterval"/> until <paramref name="stop"/> (a long directory dump
-    /// otherwise shows a bar that never moves). No total: the database's size says little about gzip's output.
-    /// </summary>
-    private async Task ReportFolderGrowthAsync(string folder, string activity, CancellationToken stop)
-    {
-        if (_progress is null)
-        {
-            return;
-        }
+    private static OperationProgress FolderProgress(string activity, long bytes) => new(activity, FolderWrittenStatus, bytes, null);
 
-        using var timer = new PeriodicTimer(ProgressInterval);
+    /// <summary>The folder's size for a progress sample, or null when it could not be read this time.</summary>
+    private static long? TryFolderBytes(string folder)
+    {
         try
         {
-            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
-            {
-                try
-                {
-                    ReportFolder(activity, FolderBytes(folder));
-                }
-                catch (IOException)
-                {
-                    // The folder could not be read this time: no report is better than a wrong one, and the dump goes on.
-                }
-            }
+            return FolderBytes(folder);
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (IOException)
         {
-            // pg_dump has exited: the caller reports the final size.
+            return null;
         }
     }
-
-    private void ReportFolder(string activity, long bytes) => _progress?.Report(new OperationProgress(activity, FolderWrittenStatus, bytes, null));
 
     /// <summary>
     /// The bytes in pg_dump's output folder so far (it writes no sub-folders); 0 before pg_dump has created it. Any other

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using PgBackup.Diagnostics;
+using PgBackup.PgTools;
+using PgBackup.Server;
 
 namespace PgBackup.Restore;
 
@@ -23,4 +25,18 @@ internal sealed class RestoreProgress(IProgress<OperationProgress>? sink, string
         _sinceLastReport.Restart();
         sink.Report(new OperationProgress(activity, $"fed to {toolName}", value, totalBytes));
     }
+
+    /// <summary>The progress status while pg_restore fills a database from a file it reads itself ("1.2 GiB in the database").</summary>
+    public const string DatabaseSizeStatus = "in the database";
+
+    /// <summary>
+    /// Runs <paramref name="restore"/> (a pg_restore that reads the archive itself: -j n, a directory dump's folder) while
+    /// reporting the size of the database it fills; no total, the archive's size says little about tables and indexes.
+    /// </summary>
+    public static Task<PgRunOutcome> WhileFillingAsync(IProgress<OperationProgress>? sink, DatabaseAdmin admin, string database, string activity, Func<Task<PgRunOutcome>> restore)
+        => SampledProgress.WhileAsync(
+            sink,
+            stop => admin.TrySizeAsync(database, stop),
+            size => new OperationProgress(activity, DatabaseSizeStatus, size, null),
+            restore);
 }

@@ -95,7 +95,7 @@ internal sealed class RestoreService
         {
             _log.Verbose($"Creating database \"{restoreInto}\" on {plan.Server}.");
             await CreateDatabaseAsync(admin, restoreInto, cancellationToken).ConfigureAwait(false);
-            await RestoreIntoAsync(request, tool, dump, restoreInto, cancellationToken).ConfigureAwait(false);
+            await RestoreIntoAsync(request, tool, dump, admin, restoreInto, cancellationToken).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             if (!plan.TargetExists)
             {
@@ -186,7 +186,7 @@ internal sealed class RestoreService
         }
     }
 
-    private async Task RestoreIntoAsync(RestoreRequest request, PgTool tool, VerifiedDumpFile dump, string database, CancellationToken cancellationToken)
+    private async Task RestoreIntoAsync(RestoreRequest request, PgTool tool, VerifiedDumpFile dump, DatabaseAdmin admin, string database, CancellationToken cancellationToken)
     {
         var backup = request.Backup;
         var jobs = EffectiveJobs(request);
@@ -198,14 +198,15 @@ internal sealed class RestoreService
         var connection = request.Connection with { Database = database };
         var redactor = new SecretRedactor([connection.Password]);
         // Bytes fed are pg_dump's output: the stored size is their total only when PgBackup did not compress them.
-        var fed = new RestoreProgress(_progress, $"Restoring {backup.Id} into \"{database}\"", tool.Name, backup.CompressionStage == CompressionStage.Stream ? null : backup.SizeBytes);
+        var activity = $"Restoring {backup.Id} into \"{database}\"";
+        var fed = new RestoreProgress(_progress, activity, tool.Name, backup.CompressionStage == CompressionStage.Stream ? null : backup.SizeBytes);
         PgRunOutcome outcome;
         if (jobs > 1 || backup.Format == BackupFormat.Directory)
         {
             // pg_restore -j needs to seek in the archive, and a directory dump is a folder: it reads the verified copy itself.
             _log.Verbose($"Running {tool.Name} with {jobs} jobs from {dump.ArchivePath}.");
             var arguments = PgRestoreArguments.ForRestore(backup.Format, new PgRestoreOptions { TargetDatabase = database, NoOwner = request.NoOwner, Jobs = jobs, ArchivePath = dump.ArchivePath });
-            outcome = await PgRestoreRunner.RunAsync(tool, arguments, connection, input: null, redactor, cancellationToken).ConfigureAwait(false);
+            outcome = await RestoreProgress.WhileFillingAsync(_progress, admin, database, activity, () => PgRestoreRunner.RunAsync(tool, arguments, connection, input: null, redactor, cancellationToken)).ConfigureAwait(false);
         }
         else
         {

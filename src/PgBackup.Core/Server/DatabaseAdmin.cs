@@ -47,6 +47,21 @@ internal sealed class DatabaseAdmin(PgServer server)
         await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>A database's size on disk (pg_database_size), or null when it cannot be read now (gone, no privilege, server busy or away).</summary>
+    public async Task<long?> TrySizeAsync(string database, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var db = await OpenMaintenanceAsync(cancellationToken).ConfigureAwait(false);
+            await using var command = new NpgsqlCommand("SELECT pg_database_size($1::name)", db) { Parameters = { new() { Value = database } } };
+            return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long size ? size : null;
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or Errors.PgBackupException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Lists database names matching a LIKE pattern (e.g. <c>pgbackup_verify_%</c>).</summary>
     public async Task<IReadOnlyList<string>> ListDatabasesAsync(string likePattern, CancellationToken cancellationToken)
     {

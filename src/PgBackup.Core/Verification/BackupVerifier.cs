@@ -256,7 +256,12 @@ internal sealed class BackupVerifier
             PgRunOutcome outcome;
             await using (var file = folder is null ? dump.OpenRead() : null)
             {
-                outcome = await PgRestoreRunner.RunAsync(tool, arguments, connection, file, redactor, cancellationToken).ConfigureAwait(false);
+                outcome = await Restore.RestoreProgress.WhileFillingAsync(
+                    _progress,
+                    admin,
+                    temporaryDatabase,
+                    $"Restoring {backup.Id} into the temporary database {temporaryDatabase}",
+                    () => PgRestoreRunner.RunAsync(tool, arguments, connection, file, redactor, cancellationToken)).ConfigureAwait(false);
             }
 
             checks.Add(VerificationChecks.RestoreRun(tool.Name, temporaryDatabase, outcome, readFailure: null));

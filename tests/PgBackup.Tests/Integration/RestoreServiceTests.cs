@@ -91,6 +91,34 @@ public sealed class RestoreServiceTests(PostgresFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_parallel_restore_reports_the_database_it_fills_while_pg_restore_reads_the_archive_itself()
+    {
+        var (backup, repository) = await SlowBackupAsync();
+        var target = PostgresFixture.UniqueName("slow_progress");
+        var progress = new RecordingProgress();
+        using var cancellation = new CancellationTokenSource();
+
+        // -Jobs 2: pg_restore reads the verified copy itself, so no byte passes PgBackup while it runs.
+        var restore = new RestoreService(progress: progress).RunAsync(Request(backup, repository, target, jobs: 2), cancellation.Token);
+        var staging = await WaitForSleepingRestoreAsync(fixture.Cluster);
+        Assert.True(await progress.WaitForAsync(RestoreProgress.DatabaseSizeStatus), "no size report while pg_restore ran");
+        Assert.False(restore.IsCompleted);
+        await cancellation.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => restore);
+
+        var sized = progress.Reports.Where(report => report.Status == RestoreProgress.DatabaseSizeStatus).ToList();
+        Assert.All(sized, report => Assert.Equal(($"Restoring {backup.Id} into \"{staging}\"", (long?)null), (report.Activity, report.BytesTotal)));
+        // A new database is already some megabytes of catalogue.
+        Assert.All(sized, report => Assert.True(report.BytesDone > 1_000_000, $"{report.BytesDone} bytes"));
+        // Sampling ended with the restore.
+        var count = progress.Reports.Count;
+        await Task.Delay(SampledProgressInterval * 3);
+        Assert.Equal(count, progress.Reports.Count);
+    }
+
+    private static readonly TimeSpan SampledProgressInterval = PgBackup.Diagnostics.SampledProgress.Interval;
+
+    [Fact]
     public async Task Parallel_restore_goes_through_a_private_temporary_file_that_is_deleted_afterwards()
     {
         var (source, backup, repository) = await NorthwindBackupAsync();

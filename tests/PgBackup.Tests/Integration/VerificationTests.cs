@@ -51,6 +51,28 @@ public sealed class VerificationTests(PostgresFixture postgres) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_restore_level_reports_the_temporary_database_it_fills()
+    {
+        var source = PostgresFixture.UniqueName("verify_slow");
+        await RestoreTestSupport.CreateSlowToRestoreAsync(postgres.Cluster, source);
+        var backup = await VerificationSteps.BackUpAsync(postgres, _repository.Path, source);
+        var progress = new RecordingProgress();
+        using var cancellation = new CancellationTokenSource();
+
+        var test = VerificationSteps.TestAsync(postgres, backup, TestLevel.Restore, new BackupVerifier(progress: progress), cancellation.Token);
+        var temporary = await RestoreTestSupport.WaitForSleepingRestoreAsync(postgres.Cluster);
+        Assert.True(await progress.WaitForAsync(PgBackup.Restore.RestoreProgress.DatabaseSizeStatus), "no size report while pg_restore ran");
+        Assert.False(test.IsCompleted);
+        await cancellation.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => test);
+
+        var sized = progress.Reports.Where(report => report.Status == PgBackup.Restore.RestoreProgress.DatabaseSizeStatus).ToList();
+        Assert.All(sized, report => Assert.Equal($"Restoring {backup.Id} into the temporary database {temporary}", report.Activity));
+        Assert.All(sized, report => Assert.True(report.BytesDone > 1_000_000, $"{report.BytesDone} bytes"));
+        Assert.Empty(await VerificationSteps.LeftoverVerifyDatabasesAsync(postgres));
+    }
+
+    [Fact]
     public async Task One_flipped_byte_fails_the_checksum_and_names_both_hashes()
     {
         var backup = await VerificationSteps.BackUpAsync(postgres, _repository.Path, _database);
