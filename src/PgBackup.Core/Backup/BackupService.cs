@@ -19,8 +19,6 @@ namespace PgBackup.Backup;
 /// </summary>
 internal sealed class BackupService
 {
-    private static readonly TimeSpan ProgressInterval = SampledProgress.Interval;
-
     /// <summary>The progress status while pg_dump -Fd writes its folder ("12.0 MiB written by pg_dump").</summary>
     internal const string FolderWrittenStatus = "written by pg_dump";
 
@@ -231,7 +229,7 @@ internal sealed class BackupService
         var activity = $"Backing up {database}";
         void RawBytes(long dumped)
         {
-            if (lastReport.Elapsed >= ProgressInterval)
+            if (lastReport.Elapsed >= OperationProgress.ReportInterval)
             {
                 _progress?.Report(new OperationProgress(activity, "read from pg_dump", dumped, estimatedSize, TotalIsEstimate: true));
                 lastReport.Restart();
@@ -267,7 +265,7 @@ internal sealed class BackupService
                 var storingStarted = false;
                 void TarredBytes(long tarred)
                 {
-                    if (!storingStarted || lastReport.Elapsed >= ProgressInterval)
+                    if (!storingStarted || lastReport.Elapsed >= OperationProgress.ReportInterval)
                     {
                         storingStarted = true;
                         _progress?.Report(new OperationProgress(activity, FolderStoredStatus, tarred, folderBytes));

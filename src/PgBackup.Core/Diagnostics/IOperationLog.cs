@@ -29,4 +29,8 @@ internal sealed class NullOperationLog : IOperationLog
 /// <param name="BytesTotal">Expected total, when known (for a percentage).</param>
 /// <param name="TotalIsEstimate">True when <paramref name="BytesTotal"/> is a guess (a database's size against pg_dump's
 /// output), false when it is exact (a stored artifact's size).</param>
-internal sealed record OperationProgress(string Activity, string Status, long BytesDone, long? BytesTotal, bool TotalIsEstimate = false);
+internal sealed record OperationProgress(string Activity, string Status, long BytesDone, long? BytesTotal, bool TotalIsEstimate = false)
+{
+    /// <summary>How often a long operation reports, counted or sampled: twice a second keeps a bar live and costs nothing.</summary>
+    public static readonly TimeSpan ReportInterval = TimeSpan.FromMilliseconds(500);
+}

@@ -2,14 +2,12 @@ namespace PgBackup.Diagnostics;
 
 /// <summary>
 /// Progress of work PgBackup cannot count as it passes (pg_dump -Fd writing its folder, pg_restore filling a database
-/// from a file it reads itself): a sample of what the work has produced, taken every <see cref="Interval"/> while it
-/// runs. A long run otherwise shows a bar that never moves. A sample that could not be taken (null) is skipped; sampling has
-/// stopped when the returned task completes.
+/// from a file it reads itself): a sample of what the work has produced, taken every
+/// <see cref="OperationProgress.ReportInterval"/> while it runs. A long run otherwise shows a bar that never moves. A
+/// sample that could not be taken (null) is skipped; sampling has stopped when the returned task completes.
 /// </summary>
 internal static class SampledProgress
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(500);
-
     /// <summary>
     /// Runs <paramref name="work"/>; meanwhile reports <paramref name="describe"/>(sample) for every sample
     /// <paramref name="sample"/> returns (null: none this time).
@@ -52,7 +50,7 @@ internal static class SampledProgress
 
     private static async Task SampleAsync(IProgress<OperationProgress> progress, Func<CancellationToken, Task<long?>> sample, Func<long, OperationProgress> describe, CancellationToken stop)
     {
-        using var timer = new PeriodicTimer(Interval);
+        using var timer = new PeriodicTimer(OperationProgress.ReportInterval);
         try
         {
             while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))

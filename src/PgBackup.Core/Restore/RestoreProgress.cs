@@ -12,12 +12,11 @@ namespace PgBackup.Restore;
 /// </summary>
 internal sealed class RestoreProgress(IProgress<OperationProgress>? sink, string activity, string toolName, long? totalBytes) : IProgress<long>
 {
-    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(500);
     private readonly Stopwatch _sinceLastReport = Stopwatch.StartNew();
 
     public void Report(long value)
     {
-        if (sink is null || _sinceLastReport.Elapsed < Interval)
+        if (sink is null || _sinceLastReport.Elapsed < OperationProgress.ReportInterval)
         {
             return;
         }

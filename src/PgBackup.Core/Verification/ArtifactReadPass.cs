@@ -215,7 +215,6 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
     /// <summary>Read-through stage that keeps the head, feeds the plain-dump scanner and reports progress.</summary>
     private sealed class ObservingStream(Stream inner, ArtifactReadPass pass, IProgress<OperationProgress>? progress, string activity) : ForwardOnlyReadStream
     {
-        private static readonly TimeSpan ProgressInterval = TimeSpan.FromMilliseconds(500);
         private readonly byte[] _head = new byte[DumpHeader.Length];
         private readonly Stopwatch _sinceReport = Stopwatch.StartNew();
         private int _headLength;
@@ -265,7 +264,7 @@ internal sealed class ArtifactReadPass : IAsyncDisposable
             }
 
             pass.Plain?.Append(data);
-            if (progress is not null && _sinceReport.Elapsed >= ProgressInterval)
+            if (progress is not null && _sinceReport.Elapsed >= OperationProgress.ReportInterval)
             {
                 var done = pass._stored.BytesRead;
                 progress.Report(new OperationProgress(activity, "read", done, pass._backup.SizeBytes));

@@ -112,11 +112,9 @@ public sealed class RestoreServiceTests(PostgresFixture fixture) : IDisposable
         Assert.All(sized, report => Assert.True(report.BytesDone > 1_000_000, $"{report.BytesDone} bytes"));
         // Sampling ended with the restore.
         var count = progress.Reports.Count;
-        await Task.Delay(SampledProgressInterval * 3);
+        await Task.Delay(PgBackup.Diagnostics.OperationProgress.ReportInterval * 3);
         Assert.Equal(count, progress.Reports.Count);
     }
-
-    private static readonly TimeSpan SampledProgressInterval = PgBackup.Diagnostics.SampledProgress.Interval;
 
     [Fact]
     public async Task Parallel_restore_goes_through_a_private_temporary_file_that_is_deleted_afterwards()

@@ -38,7 +38,7 @@ public class SampledProgressTests
         Assert.Equal([10L, 25L], reported.Take(2));
         Assert.All(reported.Skip(2), bytes => Assert.Equal(99L, bytes));
         var count = progress.Reports.Count;
-        await Task.Delay(SampledProgress.Interval * 3);
+        await Task.Delay(OperationProgress.ReportInterval * 3);
         Assert.Equal(count, progress.Reports.Count);
     }
 
@@ -52,7 +52,7 @@ public class SampledProgressTests
             bytes => new OperationProgress("Working", "done", bytes, null),
             async () =>
             {
-                await Task.Delay(SampledProgress.Interval * 3);
+                await Task.Delay(OperationProgress.ReportInterval * 3);
                 throw new InvalidOperationException("the work failed");
             }));
         Assert.Equal("the work failed", error.Message);
